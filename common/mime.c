@@ -1,0 +1,583 @@
+/*
+ * mime - header blocks, Content-Type parameters, canonical form and
+ * transfer encodings; see mime.h.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "mime.h"
+
+#define MIME_MAX_HEADERS	1000
+
+void    mbuf_init(struct mbuf *b, size_t max)
+{
+    b->data = 0;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+static int mbuf_reserve(struct mbuf *b, size_t more)
+{
+    size_t  need, cap;
+    unsigned char *p;
+
+    if (more > SIZE_MAX - b->len - 1)
+	return -1;
+    need = b->len + more + 1;		/* room for mbuf_terminate */
+    if (b->max && need > b->max + 1)
+	return -1;
+    if (need <= b->cap)
+	return 0;
+    cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+	if (cap > SIZE_MAX / 2)
+	    return -1;
+	cap *= 2;
+    }
+    if ((p = realloc(b->data, cap)) == 0)
+	return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int     mbuf_add(struct mbuf *b, const void *data, size_t len)
+{
+    if (len == 0)
+	return 0;
+    if (mbuf_reserve(b, len) < 0)
+	return -1;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+int     mbuf_addstr(struct mbuf *b, const char *s)
+{
+    return mbuf_add(b, s, strlen(s));
+}
+
+int     mbuf_printf(struct mbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(0, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || mbuf_reserve(b, (size_t) n) < 0)
+	return -1;
+    va_start(ap, fmt);
+    vsnprintf((char *) b->data + b->len, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t) n;
+    return 0;
+}
+
+int     mbuf_terminate(struct mbuf *b)
+{
+    if (mbuf_reserve(b, 0) < 0)
+	return -1;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+void    mbuf_free(struct mbuf *b)
+{
+    if (b->data) {
+	explicit_bzero(b->data, b->cap);
+	free(b->data);
+    }
+    b->data = 0;
+    b->len = b->cap = 0;
+}
+
+/* Length of the line at P (up to END) without its ending; *NEXT gets the
+ * start of the next line. */
+static size_t line_len(const unsigned char *p, const unsigned char *end,
+		       const unsigned char **next)
+{
+    const unsigned char *e = memchr(p, '\n', (size_t) (end - p));
+    size_t  n;
+
+    if (e == 0) {
+	*next = end;
+	return (size_t) (end - p);
+    }
+    *next = e + 1;
+    n = (size_t) (e - p);
+    if (n > 0 && p[n - 1] == '\r')
+	n--;
+    return n;
+}
+
+/* Add one raw field (possibly folded) to OUT, unfolding it. */
+static int add_field(struct mime_headers *out, const unsigned char *p, size_t n)
+{
+    const unsigned char *colon = memchr(p, ':', n);
+    struct mime_header *v;
+    size_t  nlen, i, o;
+    char   *name, *value;
+
+    if (colon == 0 || colon == p || out->n >= MIME_MAX_HEADERS)
+	return -1;
+    nlen = (size_t) (colon - p);
+    while (nlen > 0 && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
+	nlen--;
+    if ((name = strndup((const char *) p, nlen)) == 0)
+	return -1;
+    if ((value = malloc(n - nlen)) == 0) {
+	free(name);
+	return -1;
+    }
+    i = (size_t) (colon - p) + 1;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+	i++;
+    for (o = 0; i < n; i++) {
+	if (p[i] == '\r' || p[i] == '\n' || p[i] == 0)
+	    continue;
+	value[o++] = (char) p[i];
+    }
+    value[o] = 0;
+    if ((v = realloc(out->v, (out->n + 1) * sizeof(*v))) == 0) {
+	free(name);
+	free(value);
+	return -1;
+    }
+    out->v = v;
+    v[out->n].name = name;
+    v[out->n].value = value;
+    out->n++;
+    return 0;
+}
+
+static int is_field_start(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+	if (p[i] == ':')
+	    return i > 0;
+	if (p[i] <= ' ' || p[i] >= 0x7f)
+	    return 0;
+    }
+    return 0;
+}
+
+int     mime_parse_headers(const unsigned char *data, size_t len,
+			   struct mime_headers *out, size_t *body_off)
+{
+    const unsigned char *p = data, *end = data + len, *next;
+    const unsigned char *field = 0;
+    size_t  n;
+
+    out->v = 0;
+    out->n = 0;
+    while (p < end) {
+	n = line_len(p, end, &next);
+	if (n == 0) {			/* the empty line: body follows */
+	    if (field && add_field(out, field, (size_t) (p - field)) < 0)
+		goto fail;
+	    *body_off = (size_t) (next - data);
+	    return 0;
+	}
+	if ((*p == ' ' || *p == '\t') && field) {
+	    p = next;			/* continuation */
+	    continue;
+	}
+	if (field && add_field(out, field, (size_t) (p - field)) < 0)
+	    goto fail;
+	field = 0;
+	if (!is_field_start(p, n)) {	/* not a header: body starts here */
+	    *body_off = (size_t) (p - data);
+	    return 0;
+	}
+	field = p;
+	p = next;
+    }
+    if (field && add_field(out, field, (size_t) (p - field)) < 0)
+	goto fail;
+    *body_off = len;
+    return 0;
+
+fail:
+    mime_headers_free(out);
+    return -1;
+}
+
+void    mime_headers_free(struct mime_headers *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+	free(h->v[i].name);
+	free(h->v[i].value);
+    }
+    free(h->v);
+    h->v = 0;
+    h->n = 0;
+}
+
+const char *mime_header_get(const struct mime_headers *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+	if (strcasecmp(h->v[i].name, name) == 0)
+	    return h->v[i].value;
+    return 0;
+}
+
+int     mime_is_content_header(const char *name)
+{
+    return strncasecmp(name, "Content-", 8) == 0;
+}
+
+/* Skip white space and RFC 5322 comments. */
+static const char *skip_cfws(const char *p)
+{
+    for (;;) {
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+	    p++;
+	if (*p != '(')
+	    return p;
+	for (int depth = 0; *p; p++) {
+	    if (*p == '\\' && p[1])
+		p++;
+	    else if (*p == '(')
+		depth++;
+	    else if (*p == ')' && --depth == 0) {
+		p++;
+		break;
+	    }
+	}
+    }
+}
+
+static int is_token_char(int c)
+{
+    return c > ' ' && c < 0x7f && strchr("()<>@,;:\\\"/[]?=", c) == 0;
+}
+
+void    mime_content_type(const char *value, char *out, size_t outlen)
+{
+    const char *p;
+    size_t  o = 0;
+    int     slash = 0;
+
+    snprintf(out, outlen, "text/plain");
+    if (value == 0)
+	return;
+    p = skip_cfws(value);
+    for (; *p && (is_token_char(*p) || *p == '/'); p++) {
+	if (o + 1 >= outlen)
+	    return;
+	if (*p == '/')
+	    slash++;
+	out[o++] = (char) tolower((unsigned char) *p);
+    }
+    if (slash != 1 || o < 3 || out[0] == '/' || out[o - 1] == '/') {
+	snprintf(out, outlen, "text/plain");
+	return;
+    }
+    out[o] = 0;
+}
+
+int     mime_param(const char *value, const char *param, char *out, size_t outlen)
+{
+    const char *p = value;
+    size_t  plen = strlen(param);
+
+    if (value == 0 || outlen == 0)
+	return -1;
+    /* Skip the type, then look at each ";name=value". */
+    while ((p = strchr(p, ';')) != 0) {
+	const char *name;
+	size_t  nlen = 0, o = 0;
+
+	p = skip_cfws(p + 1);
+	name = p;
+	while (is_token_char(*p))
+	    p++, nlen++;
+	p = skip_cfws(p);
+	if (*p != '=')
+	    continue;
+	p = skip_cfws(p + 1);
+	if (*p == '"') {
+	    for (p++; *p && *p != '"'; p++) {
+		if (*p == '\\' && p[1])
+		    p++;
+		if (o + 1 >= outlen)
+		    return -1;
+		out[o++] = *p;
+	    }
+	    if (*p == '"')
+		p++;
+	} else {
+	    for (; is_token_char(*p); p++) {
+		if (o + 1 >= outlen)
+		    return -1;
+		out[o++] = *p;
+	    }
+	}
+	out[o] = 0;
+	if (nlen == plen && strncasecmp(name, param, plen) == 0)
+	    return 0;
+    }
+    return -1;
+}
+
+int     mime_to_crlf(const unsigned char *in, size_t len, struct mbuf *out)
+{
+    size_t  start = 0;
+
+    for (size_t i = 0; i < len; i++) {
+	if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n') {
+	    i++;
+	    continue;
+	}
+	if (in[i] == '\n' || in[i] == '\r') {
+	    if (mbuf_add(out, in + start, i - start) < 0
+		|| mbuf_add(out, "\r\n", 2) < 0)
+		return -1;
+	    start = i + 1;
+	}
+    }
+    return mbuf_add(out, in + start, len - start);
+}
+
+static const char b64[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int     mime_base64_encode(const unsigned char *in, size_t len, struct mbuf *out)
+{
+    char    line[80];
+    size_t  o = 0;
+
+    for (size_t i = 0; i < len; i += 3) {
+	uint32_t v = (uint32_t) in[i] << 16;
+
+	if (i + 1 < len)
+	    v |= (uint32_t) in[i + 1] << 8;
+	if (i + 2 < len)
+	    v |= in[i + 2];
+	line[o++] = b64[(v >> 18) & 63];
+	line[o++] = b64[(v >> 12) & 63];
+	line[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+	line[o++] = i + 2 < len ? b64[v & 63] : '=';
+	if (o == 76 || i + 3 >= len) {
+	    line[o++] = '\r';
+	    line[o++] = '\n';
+	    if (mbuf_add(out, line, o) < 0)
+		return -1;
+	    o = 0;
+	}
+    }
+    return 0;
+}
+
+int     mime_base64_decode(const unsigned char *in, size_t len, struct mbuf *out)
+{
+    unsigned char quad[4], bytes[3];
+    int     q = 0, pad = 0;
+
+    for (size_t i = 0; i < len; i++) {
+	int     c = in[i], v;
+	const char *s;
+
+	if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+	    continue;
+	if (c == '=') {
+	    pad++;
+	    v = 0;
+	} else {
+	    if (pad || c == 0 || (s = strchr(b64, c)) == 0)
+		return -1;
+	    v = (int) (s - b64);
+	}
+	quad[q++] = (unsigned char) v;
+	if (q == 4) {
+	    if (pad > 2)
+		return -1;
+	    bytes[0] = (unsigned char) (quad[0] << 2 | quad[1] >> 4);
+	    bytes[1] = (unsigned char) (quad[1] << 4 | quad[2] >> 2);
+	    bytes[2] = (unsigned char) (quad[2] << 6 | quad[3]);
+	    if (mbuf_add(out, bytes, (size_t) (3 - pad)) < 0)
+		return -1;
+	    q = 0;
+	    if (pad)
+		break;			/* anything after the padding is ignored */
+	}
+    }
+    return q == 0 ? 0 : -1;
+}
+
+int     mime_qp_encode(const unsigned char *in, size_t len, struct mbuf *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char    line[80];
+    size_t  o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+	int     c = in[i];
+	int     eol = c == '\r' && i + 1 < len && in[i + 1] == '\n';
+	char    enc[3];
+	size_t  n;
+
+	if (eol) {
+	    /* Trailing white space would be lost in transport: encode it. */
+	    if (o > 0 && (line[o - 1] == ' ' || line[o - 1] == '\t')) {
+		int     ws = line[o - 1];
+
+		if (o + 3 > 76 + 3)
+		    return -1;
+		o--;
+		line[o++] = '=';
+		line[o++] = hex[ws >> 4];
+		line[o++] = hex[ws & 15];
+	    }
+	    if (mbuf_add(out, line, o) < 0 || mbuf_add(out, "\r\n", 2) < 0)
+		return -1;
+	    o = 0;
+	    i++;
+	    continue;
+	}
+	if ((c >= 33 && c <= 126 && c != '=') || c == ' ' || c == '\t') {
+	    enc[0] = (char) c;
+	    n = 1;
+	} else {
+	    enc[0] = '=';
+	    enc[1] = hex[c >> 4];
+	    enc[2] = hex[c & 15];
+	    n = 3;
+	}
+	/* A "." alone at a line start is fine in a body; "From " is not
+	 * special either since we always sign the encoded form. */
+	if (o + n > 75) {
+	    line[o++] = '=';
+	    if (mbuf_add(out, line, o) < 0 || mbuf_add(out, "\r\n", 2) < 0)
+		return -1;
+	    o = 0;
+	}
+	memcpy(line + o, enc, n);
+	o += n;
+    }
+    if (o > 0 && (line[o - 1] == ' ' || line[o - 1] == '\t')) {
+	if (mbuf_add(out, line, o) < 0 || mbuf_add(out, "=\r\n", 3) < 0)
+	    return -1;
+	return 0;
+    }
+    return mbuf_add(out, line, o);
+}
+
+int     mime_needs_encoding(const unsigned char *in, size_t len)
+{
+    size_t  col = 0;
+
+    for (size_t i = 0; i < len; i++) {
+	if (in[i] == '\n') {
+	    col = 0;
+	    continue;
+	}
+	if (in[i] >= 0x80 || in[i] == 0)
+	    return 1;
+	if (++col > 998)
+	    return 1;
+    }
+    return 0;
+}
+
+/* Is the line at BODY[I..] a delimiter "--BOUNDARY" (or the closing one)?
+ * Returns 1 delimiter, 2 closing delimiter, 0 neither. */
+static int is_delimiter(const unsigned char *p, size_t n, const char *boundary,
+			size_t blen)
+{
+    if (n < blen + 2 || p[0] != '-' || p[1] != '-'
+	|| memcmp(p + 2, boundary, blen) != 0)
+	return 0;
+    p += blen + 2;
+    n -= blen + 2;
+    if (n >= 2 && p[0] == '-' && p[1] == '-')
+	return 2;
+    /* Only transport padding may follow. */
+    for (size_t i = 0; i < n; i++)
+	if (p[i] != ' ' && p[i] != '\t')
+	    return 0;
+    return 1;
+}
+
+int     mime_multipart_split(const unsigned char *body, size_t len,
+			     const char *boundary, struct mime_part *parts,
+			     int maxparts)
+{
+    const unsigned char *p = body, *end = body + len, *next;
+    size_t  blen = strlen(boundary);
+    int     nparts = 0, in_part = 0;
+    size_t  start = 0;
+
+    if (blen == 0 || blen > 70)
+	return -1;
+    while (p < end) {
+	size_t  n = line_len(p, end, &next);
+	int     d = is_delimiter(p, n, boundary, blen);
+
+	if (d) {
+	    if (in_part && nparts < maxparts) {
+		size_t  stop = (size_t) (p - body);
+
+		/* The line break before the delimiter belongs to it. */
+		if (stop > start && body[stop - 1] == '\n')
+		    stop--;
+		if (stop > start && body[stop - 1] == '\r')
+		    stop--;
+		parts[nparts].off = start;
+		parts[nparts].len = stop - start;
+		nparts++;
+	    }
+	    if (d == 2)
+		return in_part || nparts ? nparts : -1;
+	    in_part = 1;
+	    start = (size_t) (next - body);
+	}
+	p = next;
+    }
+    return -1;
+}
+
+int     mime_first_address(const char *value, char *out, size_t outlen)
+{
+    const char *lt, *start, *stop;
+    size_t  n;
+
+    if (value == 0)
+	return -1;
+    if ((lt = strchr(value, '<')) != 0) {
+	start = lt + 1;
+	if ((stop = strchr(start, '>')) == 0)
+	    return -1;
+    } else {
+	start = skip_cfws(value);
+	for (stop = start; *stop && *stop != ',' && *stop != ' '
+	     && *stop != '\t' && *stop != '('; stop++)
+	     /* void */ ;
+    }
+    n = (size_t) (stop - start);
+    if (n == 0 || n >= outlen)
+	return -1;
+    for (size_t i = 0; i < n; i++)
+	out[i] = (char) tolower((unsigned char) start[i]);
+    out[n] = 0;
+    return strchr(out, '@') ? 0 : -1;
+}
+
+void    mime_make_boundary(char *out, size_t outlen)
+{
+    unsigned char rnd[12];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+	memset(rnd, 0x5a, sizeof(rnd));
+    snprintf(out, outlen, "----=_cf_%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+	     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7],
+	     rnd[8], rnd[9], rnd[10], rnd[11]);
+}

@@ -1,0 +1,189 @@
+/* test_mime - headers, Content-Type parameters, canonical form, encodings,
+ * multipart splitting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mime.h"
+
+#define U(s) ((const unsigned char *) (s))
+
+static void test_headers(void **state)
+{
+    const char *msg = "From: a@b\r\nSubject: one\r\n  two\r\nX-Empty:\r\n"
+	"Content-Type: multipart/signed;\n\tboundary=\"xy z\"; micalg=sha-256\r\n"
+	"\r\nbody\r\n";
+    struct mime_headers h;
+    size_t  off;
+    char    buf[64];
+
+    (void) state;
+    assert_int_equal(mime_parse_headers(U(msg), strlen(msg), &h, &off), 0);
+    assert_int_equal(h.n, 4);
+    assert_string_equal(h.v[1].name, "Subject");
+    assert_string_equal(h.v[1].value, "one  two");
+    assert_string_equal(h.v[2].value, "");
+    assert_string_equal(msg + off, "body\r\n");
+    mime_content_type(mime_header_get(&h, "content-type"), buf, sizeof(buf));
+    assert_string_equal(buf, "multipart/signed");
+    assert_int_equal(mime_param(mime_header_get(&h, "Content-Type"), "BOUNDARY", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "xy z");
+    assert_int_equal(mime_param(mime_header_get(&h, "Content-Type"), "micalg", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "sha-256");
+    assert_int_equal(mime_param(mime_header_get(&h, "Content-Type"), "protocol", buf, sizeof(buf)), -1);
+    /* too long for the buffer */
+    assert_int_equal(mime_param(mime_header_get(&h, "Content-Type"), "boundary", buf, 3), -1);
+    assert_true(mime_is_content_header("content-transfer-encoding"));
+    assert_false(mime_is_content_header("Subject"));
+    mime_headers_free(&h);
+
+    /* No blank line, a non-header line starts the body. */
+    assert_int_equal(mime_parse_headers(U("A: 1\nnot a header\n"), 18, &h, &off), 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(off, 5);
+    mime_headers_free(&h);
+    mime_content_type(0, buf, sizeof(buf));
+    assert_string_equal(buf, "text/plain");
+    mime_content_type("garbage", buf, sizeof(buf));
+    assert_string_equal(buf, "text/plain");
+    mime_content_type(" Application/PKCS7-MIME ; smime-type=x", buf, sizeof(buf));
+    assert_string_equal(buf, "application/pkcs7-mime");
+}
+
+static void test_crlf(void **state)
+{
+    struct mbuf b;
+
+    (void) state;
+    mbuf_init(&b, 0);
+    assert_int_equal(mime_to_crlf(U("a\nb\r\nc\rd"), 8, &b), 0);
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.data, "a\r\nb\r\nc\r\nd", 10);
+    mbuf_free(&b);
+}
+
+static void test_base64(void **state)
+{
+    struct mbuf e, d;
+    unsigned char data[200];
+
+    (void) state;
+    for (int i = 0; i < 200; i++)
+	data[i] = (unsigned char) (i * 13 + 1);
+    for (size_t n = 0; n < 60; n++) {
+	mbuf_init(&e, 0);
+	mbuf_init(&d, 0);
+	assert_int_equal(mime_base64_encode(data, n * 3 + n % 3, &e), 0);
+	assert_int_equal(mime_base64_decode(e.data, e.len, &d), 0);
+	assert_int_equal(d.len, n * 3 + n % 3);
+	if (d.len)
+	    assert_memory_equal(d.data, data, d.len);
+	mbuf_free(&e);
+	mbuf_free(&d);
+    }
+    mbuf_init(&e, 0);
+    assert_int_equal(mime_base64_encode(data, 200, &e), 0);
+    /* 76-character lines */
+    assert_memory_equal(e.data + 76, "\r\n", 2);
+    mbuf_free(&e);
+    mbuf_init(&d, 0);
+    assert_int_equal(mime_base64_decode(U("aGVsbG8="), 8, &d), 0);
+    assert_memory_equal(d.data, "hello", 5);
+    mbuf_free(&d);
+    mbuf_init(&d, 0);
+    assert_int_equal(mime_base64_decode(U("aGV*bG8="), 8, &d), -1);
+    mbuf_free(&d);
+    mbuf_init(&d, 0);
+    assert_int_equal(mime_base64_decode(U("aGVsb"), 5, &d), -1);
+    mbuf_free(&d);
+}
+
+static void test_mbuf_max(void **state)
+{
+    struct mbuf b;
+
+    (void) state;
+    mbuf_init(&b, 10);
+    assert_int_equal(mbuf_add(&b, "0123456789", 10), 0);
+    assert_int_equal(mbuf_add(&b, "x", 1), -1);
+    assert_int_equal(mbuf_terminate(&b), 0);
+    assert_string_equal((char *) b.data, "0123456789");
+    mbuf_free(&b);
+    mbuf_init(&b, 0);
+    assert_int_equal(mbuf_printf(&b, "%s-%d", "a", 42), 0);
+    assert_int_equal(mbuf_terminate(&b), 0);
+    assert_string_equal((char *) b.data, "a-42");
+    mbuf_free(&b);
+}
+
+static void test_qp(void **state)
+{
+    struct mbuf b;
+    char    longline[300];
+
+    (void) state;
+    mbuf_init(&b, 0);
+    assert_int_equal(mime_qp_encode(U("caf\xc3\xa9 = ok \r\nnext"), 17, &b), 0);
+    assert_int_equal(mbuf_terminate(&b), 0);
+    assert_string_equal((char *) b.data, "caf=C3=A9 =3D ok=20\r\nnext");
+    mbuf_free(&b);
+    memset(longline, 'a', sizeof(longline));
+    mbuf_init(&b, 0);
+    assert_int_equal(mime_qp_encode(U(longline), sizeof(longline), &b), 0);
+    assert_false(mime_needs_encoding(b.data, b.len));
+    assert_memory_equal(b.data + 75, "=\r\n", 3);
+    mbuf_free(&b);
+    assert_true(mime_needs_encoding(U("caf\xc3\xa9"), 5));
+    assert_false(mime_needs_encoding(U("plain\r\ntext"), 11));
+}
+
+static void test_multipart(void **state)
+{
+    const char *body = "preamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+	"--b1 \r\n\r\nsecond\r\n--b1--\r\nepilogue\r\n";
+    struct mime_part p[4];
+
+    (void) state;
+    assert_int_equal(mime_multipart_split(U(body), strlen(body), "b1", p, 4), 2);
+    assert_int_equal(p[0].len, strlen("Content-Type: text/plain\r\n\r\nhello"));
+    assert_memory_equal(body + p[0].off, "Content-Type: text/plain\r\n\r\nhello", p[0].len);
+    assert_memory_equal(body + p[1].off, "\r\nsecond", p[1].len);
+    /* no closing delimiter */
+    assert_int_equal(mime_multipart_split(U("--b1\r\nx\r\n"), 9, "b1", p, 4), -1);
+    /* a different boundary that starts the same is not a delimiter */
+    assert_int_equal(mime_multipart_split(U("--b12\r\nx\r\n--b12--\r\n"), 19, "b1", p, 4), -1);
+}
+
+static void test_address(void **state)
+{
+    char    buf[64];
+
+    (void) state;
+    assert_int_equal(mime_first_address("Alice <Alice@Example.COM>", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "alice@example.com");
+    assert_int_equal(mime_first_address(" bob@x.org (Bob)", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "bob@x.org");
+    assert_int_equal(mime_first_address("undisclosed", buf, sizeof(buf)), -1);
+    assert_int_equal(mime_first_address("<unterminated@x", buf, sizeof(buf)), -1);
+    mime_make_boundary(buf, sizeof(buf));
+    assert_true(strlen(buf) > 20);
+}
+
+int     main(void)
+{
+    const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_headers),
+	cmocka_unit_test(test_crlf),
+	cmocka_unit_test(test_base64),
+	cmocka_unit_test(test_mbuf_max),
+	cmocka_unit_test(test_qp),
+	cmocka_unit_test(test_multipart),
+	cmocka_unit_test(test_address),
+    };
+
+    return cmocka_run_group_tests(tests, 0, 0);
+}
