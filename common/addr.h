@@ -12,6 +12,10 @@
 
 #define CF_ADDR_MAX	320	/* 64 local + @ + 255 domain */
 
+/* Longest address addr_file_name() accepts: "db-" + address + ".pem" and
+ * an ALT key suffix must still fit NAME_MAX (255). */
+#define CF_ADDR_FILE_MAX 200
+
 /*
  * Lower-case IN, strip surrounding white space and one pair of <>.
  * "<>" and "" become "" (the null sender).  Returns 0, or -1 when OUT is
@@ -22,10 +26,13 @@ int     addr_normalize(const char *in, char *out, size_t outlen);
 
 /*
  * Normalise ADDR and check it can safely name a file: exactly one '@',
- * non-empty local part and domain, only the characters
- * [a-z0-9.!#$%&'*+=?^_`{|}~-] in the local part and [a-z0-9.-] in the
- * domain, no leading '.', no "..", no '/', '\\', NUL or control character,
- * at most CF_ADDR_MAX bytes.  On success writes the normalised address to
+ * non-empty local part (at most 64 bytes) and domain, only the characters
+ * [a-z0-9.!#$&'*+=?^_`{|}~-] in the local part ('%' is refused: something
+ * downstream might URL-decode it) and [a-z0-9.-] in the domain, no leading
+ * or trailing '.' in either part, no "..", no domain starting with '-', no
+ * '/', '\\', NUL, space, 8-bit or control character, at most
+ * CF_ADDR_FILE_MAX bytes.  The result may contain '*' and '?': never use
+ * it as a glob pattern.  On success writes the normalised address to
  * OUT and returns 0; otherwise returns -1 and, when WHY is not NULL, sets
  * it to a short static reason for the log.
  */
