@@ -485,26 +485,59 @@ static const char *const rule_kind_names[CF_RULE_KIND_COUNT] = {
 
 /* ------------------------------------------------------ text pre-pass */
 
-/* Blank out '#' comments outside quoted strings, keeping every newline. */
-static void strip_comments(char *text)
+/*
+ * Blank out '#' comments outside quoted strings, keeping every newline, and
+ * check that braces balance (libconfuse accepts a section left open at the
+ * end of the file).  Returns 0, or -1 after reporting the brace error.
+ */
+static int strip_comments(char *text)
 {
     char    quote = 0;
+    int     line = 1, depth = 0, open_line = 0;
 
     for (char *p = text; *p; p++) {
+	if (*p == '\n')
+	    line++;
 	if (quote) {
-	    if (*p == '\\' && p[1])
+	    if (*p == '\\' && p[1] && p[1] != '\n')
 		p++;
 	    else if (*p == quote)
 		quote = 0;
 	} else if (*p == '"' || *p == '\'') {
 	    quote = *p;
 	} else if (*p == '#') {
-	    while (*p && *p != '\n')
+	    while (p[1] && p[1] != '\n')
 		*p++ = ' ';
-	    if (*p == 0)
-		break;
+	    *p = ' ';
+	} else if (*p == '{') {
+	    if (depth++ == 0)
+		open_line = line;
+	} else if (*p == '}' && --depth < 0) {
+	    config_error(line, "'}' without '{'");
+	    return -1;
 	}
     }
+    if (depth > 0) {
+	config_error(open_line, "'{' is never closed");
+	return -1;
+    }
+    return 0;
+}
+
+/* The first line whose first word is KEY (a key unique in the schema),
+ * for errors found after parsing; 0 when the key is not in the file. */
+static int key_line(const char *text, const char *key)
+{
+    size_t  klen = strlen(key);
+    int     line = 1;
+
+    for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : p, line++) {
+	const char *q = p + strspn(p, " \t\r");
+
+	if (strncmp(q, key, klen) == 0 && strchr(" \t=", q[klen]))
+	    return line;
+    }
+    return 0;
 }
 
 /*
@@ -762,20 +795,20 @@ static int is_directory(const char *path)
 }
 
 /* Checks that need the whole configuration. */
-static void check_config(const struct cf_config *cfg)
+static void check_config(const struct cf_config *cfg, const char *text)
 {
     int     smime_rules = 0;
 
     for (int kind = CF_RULE_SMIME_VERIFY; kind <= CF_RULE_SMIME_ENCRYPT; kind++)
 	smime_rules += (int) cfg->rules[kind].n;
     if (smime_rules && !is_directory(cfg->smime.cert_dir))
-	config_error(0, "smime: cert_dir \"%s\" is not a directory (S/MIME rules need it)",
+	config_error(key_line(text, "cert_dir"), "smime: cert_dir \"%s\" is not a directory (S/MIME rules need it)",
 		     cfg->smime.cert_dir);
     else if (cfg->rules[CF_RULE_SMIME_VERIFY].n && access(cfg->smime.ca_file, R_OK) != 0)
-	config_warning(0, "smime: ca_file \"%s\" cannot be read: every signature will be"
+	config_warning(key_line(text, "ca_file"), "smime: ca_file \"%s\" cannot be read: every signature will be"
 		       " \"untrusted\"", cfg->smime.ca_file);
     if (cfg->milter.memory_limit > ((size_t) 1 << 31))
-	config_error(0, "milter: memory_limit above 2G is not supported");
+	config_error(key_line(text, "memory_limit"), "milter: memory_limit above 2G is not supported");
 }
 
 static char *read_file(const char *path, FILE *errs)
@@ -822,9 +855,11 @@ static int load_text(char *text, const char *name, FILE *errs, struct cf_config 
     int     rc;
 
     *out = NULL;
-    strip_comments(text);
     pthread_mutex_lock(&load_lock);
     ctx = &lc;
+    root = NULL;
+    if (strip_comments(text) < 0)
+	goto done;
     root = cfg_init(root_opts, CFGF_NONE);
     if (root == NULL) {
 	config_error(0, "cannot initialise the parser");
@@ -845,7 +880,7 @@ static int load_text(char *text, const char *name, FILE *errs, struct cf_config 
     cfg->path = xstrdup(name);
     convert_sections(root, cfg);
     convert_rules(root, text, cfg);
-    check_config(cfg);
+    check_config(cfg, text);
 done:
     if (root)
 	cfg_free(root);
