@@ -6,11 +6,15 @@
  *   SSYYMMDD.CSV  outbound messages handed on
  *   SVYYMMDD.CSV  virus findings
  *
- * A file gets its header row when it is created.  Each row is written with
- * one write(2) on an O_APPEND descriptor, so concurrent writers never
- * interleave.  Cells are quoted per RFC 4180 and a cell starting with
- * '=', '+', '-' or '@' (or TAB/CR) is prefixed with "'" against formula
- * injection.  Date cells are yy-mm-dd, or yyyy-mm-dd with long_date.
+ * A file gets its header row when it is created (the column names are
+ * stats_column_name()).  Each row is written with one write(2) on an
+ * O_APPEND descriptor, so concurrent writers never interleave.  Lines end
+ * in LF; cells are quoted per RFC 4180 (cells with comma, quote, CR or LF
+ * in quotes, quotes doubled) and a cell starting with '=', '+', '-' or '@'
+ * (or TAB/CR) is prefixed with "'" against formula injection.  A cell is
+ * cut at 4096 bytes (on a UTF-8 boundary).  Files are created mode 0640
+ * (the directory 0750 when missing).  Date cells are yy-mm-dd, or
+ * yyyy-mm-dd with long_date; time cells hh:mm:ss; all local time.
  */
 #ifndef CF_STATS_H
 #define CF_STATS_H
@@ -56,6 +60,13 @@ int     stats_write(const struct cf_stats_cfg *cfg, enum stats_kind kind,
 /* "SRYYMMDD.CSV" etc. into BUF (>= 13 bytes). */
 void    stats_file_name(char *buf, size_t buflen, enum stats_kind kind,
 			time_t when);
+
+/* The header-row name of column COL of KIND (0 = "date", 1 = "time", then
+ * the kind's enum + 2), or NULL past the end. */
+const char *stats_column_name(enum stats_kind kind, size_t col);
+
+/* The kind's *_NCOLS (cells after date and time). */
+size_t  stats_ncols(enum stats_kind kind);
 
 /* One escaped CSV cell (quotes added when needed) into BUF; returns the
  * length it needs, like snprintf. */
