@@ -1,0 +1,510 @@
+/*
+ * smime - OpenSSL CMS sign / encrypt / decrypt / verify of one MIME
+ * entity; see smime.h.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "smime.h"
+
+/* Hard cap on a CMS structure we parse from outside (DER bytes). */
+#define SMIME_MAX_DER	(512u * 1024 * 1024)
+
+enum smime_kind smime_classify(const char *content_type)
+{
+    char    type[128], param[64];
+
+    if (content_type == 0)
+	return SMIME_PLAIN;
+    mime_content_type(content_type, type, sizeof(type));
+    if (strcmp(type, "multipart/signed") == 0) {
+	if (mime_param(content_type, "protocol", param, sizeof(param)) == 0
+	    && (strcasecmp(param, "application/pkcs7-signature") == 0
+		|| strcasecmp(param, "application/x-pkcs7-signature") == 0))
+	    return SMIME_SIGNED_DETACHED;
+	return SMIME_PLAIN;
+    }
+    if (strcmp(type, "application/pkcs7-mime") != 0
+	&& strcmp(type, "application/x-pkcs7-mime") != 0)
+	return SMIME_PLAIN;
+    if (mime_param(content_type, "smime-type", param, sizeof(param)) == 0) {
+	if (strcasecmp(param, "signed-data") == 0)
+	    return SMIME_SIGNED_OPAQUE;
+	if (strcasecmp(param, "enveloped-data") == 0
+	    || strcasecmp(param, "authEnveloped-data") == 0)
+	    return SMIME_ENVELOPED;
+	return SMIME_OTHER;
+    }
+    /* Old clients leave smime-type out: the CMS type decides later. */
+    return SMIME_OTHER;
+}
+
+static const EVP_MD *digest_md(enum cf_digest d)
+{
+    switch (d) {
+    case CF_DIGEST_SHA384:
+	return EVP_sha384();
+    case CF_DIGEST_SHA512:
+	return EVP_sha512();
+    default:
+	return EVP_sha256();
+    }
+}
+
+static const char *digest_micalg(enum cf_digest d)
+{
+    switch (d) {
+    case CF_DIGEST_SHA384:
+	return "sha-384";
+    case CF_DIGEST_SHA512:
+	return "sha-512";
+    default:
+	return "sha-256";
+    }
+}
+
+static const EVP_CIPHER *cipher_of(enum cf_cipher c)
+{
+    switch (c) {
+    case CF_CIPHER_AES_128_CBC:
+	return EVP_aes_128_cbc();
+    case CF_CIPHER_AES_192_CBC:
+	return EVP_aes_192_cbc();
+    case CF_CIPHER_AES_128_GCM:
+	return EVP_aes_128_gcm();
+    case CF_CIPHER_AES_256_GCM:
+	return EVP_aes_256_gcm();
+    case CF_CIPHER_DES_EDE3_CBC:
+	return EVP_des_ede3_cbc();
+    default:
+	return EVP_aes_256_cbc();
+    }
+}
+
+/* DER of CMS appended to OUT as base64. */
+static int cms_to_base64(CMS_ContentInfo *cms, struct mbuf *out)
+{
+    unsigned char *der = 0;
+    int     n = i2d_CMS_ContentInfo(cms, &der);
+    int     ret;
+
+    if (n <= 0) {
+	log_openssl_errors("smime: encode");
+	return -1;
+    }
+    ret = mime_base64_encode(der, (size_t) n, out);
+    OPENSSL_free(der);
+    return ret;
+}
+
+static int p7m_headers(struct mbuf *out, const char *smime_type, const char *name)
+{
+    return mbuf_printf(out, "Content-Type: application/pkcs7-mime; smime-type=%s; name=%s\r\n"
+		       "Content-Transfer-Encoding: base64\r\n"
+		       "Content-Disposition: attachment; filename=%s\r\n\r\n",
+		       smime_type, name, name);
+}
+
+int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key *signer,
+		   enum cf_digest digest, int opaque, struct mbuf *out)
+{
+    unsigned flags = CMS_PARTIAL | CMS_BINARY | (opaque ? 0 : CMS_DETACHED);
+    BIO    *in = BIO_new_mem_buf(entity, (int) len);
+    CMS_ContentInfo *cms = 0;
+    char    boundary[64];
+    int     ret = -1;
+
+    if (len > INT_MAX || in == 0)
+	goto done;
+    if ((cms = CMS_sign(0, 0, signer->chain, in, flags)) == 0
+	|| CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest), 0) == 0
+	|| CMS_final(cms, in, 0, flags) != 1) {
+	log_openssl_errors("smime: sign");
+	goto done;
+    }
+    if (opaque) {
+	if (p7m_headers(out, "signed-data", "smime.p7m") < 0 || cms_to_base64(cms, out) < 0)
+	    goto done;
+    } else {
+	mime_make_boundary(boundary, sizeof(boundary));
+	if (mbuf_printf(out, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+			"\r\n\tmicalg=%s; boundary=\"%s\"\r\n\r\n"
+			"This is an S/MIME signed message\r\n\r\n--%s\r\n",
+			digest_micalg(digest), boundary, boundary) < 0
+	    || mbuf_add(out, entity, len) < 0
+	    || mbuf_printf(out, "\r\n--%s\r\n"
+			   "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+			   "Content-Transfer-Encoding: base64\r\n"
+			   "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n",
+			   boundary) < 0
+	    || cms_to_base64(cms, out) < 0
+	    || mbuf_printf(out, "\r\n--%s--\r\n", boundary) < 0)
+	    goto done;
+    }
+    ret = 0;
+
+done:
+    if (ret < 0)
+	msg_warn("smime: signing with %s failed", signer->path);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return ret;
+}
+
+/* Add one recipient; RSA with OAEP when asked (SHA-256 for OAEP and MGF1). */
+static int add_recipient(CMS_ContentInfo *cms, X509 *cert, enum cf_key_transport kt)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(cert);
+    int     oaep = kt == CF_KEY_TRANSPORT_OAEP && pub && EVP_PKEY_is_a(pub, "RSA");
+    CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, cert, oaep ? CMS_KEY_PARAM : 0);
+    EVP_PKEY_CTX *pctx;
+
+    if (ri == 0)
+	return -1;
+    if (!oaep)
+	return 0;
+    if ((pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == 0
+	|| EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0
+	|| EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0
+	|| EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0)
+	return -1;
+    return 0;
+}
+
+int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *certs,
+		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+		      struct mbuf *out)
+{
+    unsigned flags = CMS_PARTIAL | CMS_BINARY;
+    const EVP_CIPHER *ciph = cipher_of(cipher);
+    int     aead = (EVP_CIPHER_get_flags(ciph) & EVP_CIPH_FLAG_AEAD_CIPHER) != 0;
+    BIO    *in = BIO_new_mem_buf(entity, (int) len);
+    CMS_ContentInfo *cms = 0;
+    int     ret = -1;
+
+    if (len > INT_MAX || in == 0 || ncerts == 0)
+	goto done;
+    /* CMS_encrypt makes AuthEnvelopedData for an AEAD cipher (RFC 5083). */
+    if ((cms = CMS_encrypt(0, in, ciph, flags)) == 0) {
+	log_openssl_errors("smime: encrypt");
+	goto done;
+    }
+    for (size_t i = 0; i < ncerts; i++)
+	if (add_recipient(cms, certs[i], kt) < 0) {
+	    log_openssl_errors("smime: encrypt: recipient");
+	    goto done;
+	}
+    if (CMS_final(cms, in, 0, flags) != 1) {
+	log_openssl_errors("smime: encrypt");
+	goto done;
+    }
+    if (p7m_headers(out, aead ? "authEnveloped-data" : "enveloped-data", "smime.p7m") < 0
+	|| cms_to_base64(cms, out) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return ret;
+}
+
+/* Parse the body of ENTITY (base64 or binary) as DER CMS.  NULL when it
+ * is not one (errors drained). */
+static CMS_ContentInfo *entity_cms(const unsigned char *entity, size_t len)
+{
+    struct mime_headers h;
+    size_t  off;
+    struct mbuf der;
+    const char *cte;
+    const unsigned char *p;
+    CMS_ContentInfo *cms = 0;
+
+    if (mime_parse_headers(entity, len, &h, &off) < 0)
+	return 0;
+    cte = mime_header_get(&h, "Content-Transfer-Encoding");
+    mbuf_init(&der, SMIME_MAX_DER);
+    if (cte && strncasecmp(cte, "base64", 6) == 0) {
+	if (mime_base64_decode(entity + off, len - off, &der) < 0) {
+	    msg_warn("smime: bad base64 in a CMS body");
+	    goto done;
+	}
+    } else if (mbuf_add(&der, entity + off, len - off) < 0)
+	goto done;
+    p = der.data;
+    if (der.len == 0 || der.len > LONG_MAX
+	|| (cms = d2i_CMS_ContentInfo(0, &p, (long) der.len)) == 0)
+	log_openssl_errors("smime: parse CMS");
+
+done:
+    mbuf_free(&der);
+    mime_headers_free(&h);
+    return cms;
+}
+
+/* BIO that appends to an mbuf would be nicer; a memory BIO is enough. */
+static int bio_to_mbuf(BIO *bio, struct mbuf *out)
+{
+    char   *data;
+    long    n = BIO_get_mem_data(bio, &data);
+
+    return n < 0 ? -1 : mbuf_add(out, data, (size_t) n);
+}
+
+enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
+				  const struct cs_key *keys, size_t nkeys,
+				  struct mbuf *out, char *why, size_t whylen)
+{
+    CMS_ContentInfo *cms = entity_cms(entity, len);
+    enum engine_decrypt ret = ED_NO_KEY;
+    int     type;
+    BIO    *plain = 0;
+
+    snprintf(why, whylen, "no key matches a recipient");
+    if (cms == 0) {
+	snprintf(why, whylen, "unparsable CMS");
+	return ED_FAILED;
+    }
+    type = OBJ_obj2nid(CMS_get0_type(cms));
+    if (type != NID_pkcs7_enveloped && type != NID_id_smime_ct_authEnvelopedData) {
+	snprintf(why, whylen, "not enveloped data");
+	ret = ED_NOT_ENCRYPTED;
+	goto done;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+	if (keys[i].key == 0 || keys[i].cert == 0)
+	    continue;
+	ERR_set_mark();
+	/* With a certificate, only matching RecipientInfos are tried. */
+	if (CMS_decrypt_set1_pkey_and_peer(cms, keys[i].key, keys[i].cert, 0) != 1) {
+	    unsigned long e = ERR_peek_last_error();
+
+	    if (ERR_GET_LIB(e) == ERR_LIB_CMS
+		&& ERR_GET_REASON(e) == CMS_R_NO_MATCHING_RECIPIENT) {
+		ERR_pop_to_mark();
+		continue;
+	    }
+	    ERR_clear_last_mark();
+	    log_openssl_errors(keys[i].path);
+	    snprintf(why, whylen, "key transport failed");
+	    ret = ED_FAILED;
+	    continue;
+	}
+	ERR_clear_last_mark();
+	if ((plain = BIO_new(BIO_s_secmem())) == 0 && (plain = BIO_new(BIO_s_mem())) == 0)
+	    goto done;
+	if (CMS_decrypt(cms, 0, 0, 0, plain, CMS_BINARY) != 1) {
+	    log_openssl_errors("smime: decrypt");
+	    snprintf(why, whylen, "content decryption failed");
+	    ret = ED_FAILED;
+	    goto done;
+	}
+	if (bio_to_mbuf(plain, out) < 0) {
+	    snprintf(why, whylen, "out of memory");
+	    ret = ED_FAILED;
+	    goto done;
+	}
+	snprintf(why, whylen, "with %s", keys[i].path);
+	ret = ED_DECRYPTED;
+	goto done;
+    }
+
+done:
+    BIO_free(plain);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return ret;
+}
+
+void    smime_verify_result_free(struct smime_verify_result *res)
+{
+    X509_free(res->signer_cert);
+    res->signer_cert = 0;
+    mbuf_free(&res->content);
+}
+
+static void set_status(struct smime_verify_result *res, enum engine_verify st,
+		       const char *reason)
+{
+    res->status = st;
+    snprintf(res->reason, sizeof(res->reason), "%s", reason);
+}
+
+/* Check the chain of the signer certificate; map the error to a status. */
+static void check_chain(CMS_ContentInfo *cms, X509 *signer, X509_STORE *store,
+			struct smime_verify_result *res)
+{
+    X509_STORE_CTX *ctx;
+    STACK_OF(X509) *untrusted;
+    int     err;
+
+    if (store == 0) {
+	set_status(res, EV_UNTRUSTED, "no trusted CA configured");
+	return;
+    }
+    if ((ctx = X509_STORE_CTX_new()) == 0) {
+	set_status(res, EV_ERROR, "out of memory");
+	return;
+    }
+    untrusted = CMS_get1_certs(cms);
+    if (X509_STORE_CTX_init(ctx, store, signer, untrusted) != 1
+	|| X509_STORE_CTX_set_default(ctx, "smime_sign") != 1) {
+	set_status(res, EV_ERROR, "cannot set up chain check");
+    } else if (X509_verify_cert(ctx) == 1) {
+	set_status(res, EV_VALID, "signature verified");
+    } else {
+	err = X509_STORE_CTX_get_error(ctx);
+	switch (err) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	    set_status(res, EV_EXPIRED, X509_verify_cert_error_string(err));
+	    break;
+	case X509_V_ERR_CERT_REVOKED:
+	    set_status(res, EV_REVOKED, "certificate revoked");
+	    break;
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_CERT_REJECTED:
+	case X509_V_ERR_INVALID_PURPOSE:
+	    set_status(res, EV_INVALID, X509_verify_cert_error_string(err));
+	    break;
+	default:			/* self-signed, unknown issuer, ... */
+	    set_status(res, EV_UNTRUSTED, X509_verify_cert_error_string(err));
+	    break;
+	}
+    }
+    ERR_clear_error();
+    sk_X509_pop_free(untrusted, X509_free);
+    X509_STORE_CTX_free(ctx);
+}
+
+/* The signature part of a detached signature, and the canonical content. */
+static CMS_ContentInfo *split_detached(const unsigned char *entity, size_t len,
+				       struct smime_verify_result *res)
+{
+    struct mime_headers h;
+    struct mime_part parts[2];
+    char    boundary[128];
+    size_t  off;
+    int     n;
+    CMS_ContentInfo *cms = 0;
+
+    if (mime_parse_headers(entity, len, &h, &off) < 0) {
+	set_status(res, EV_ERROR, "unparsable headers");
+	return 0;
+    }
+    if (mime_param(mime_header_get(&h, "Content-Type"), "boundary",
+		   boundary, sizeof(boundary)) < 0) {
+	set_status(res, EV_ERROR, "multipart/signed without boundary");
+    } else if ((n = mime_multipart_split(entity + off, len - off, boundary, parts, 2)) != 2) {
+	set_status(res, EV_ERROR, "multipart/signed without two parts");
+    } else if (mime_to_crlf(entity + off + parts[0].off, parts[0].len, &res->content) < 0) {
+	set_status(res, EV_ERROR, "out of memory");
+    } else if ((cms = entity_cms(entity + off + parts[1].off, parts[1].len)) == 0) {
+	set_status(res, EV_ERROR, "unparsable signature");
+    }
+    mime_headers_free(&h);
+    return cms;
+}
+
+/* Why CMS_verify failed, as a status. */
+static void signature_failure(struct smime_verify_result *res)
+{
+    unsigned long e = ERR_peek_last_error();
+    int     reason = ERR_GET_REASON(e);
+
+    if (ERR_GET_LIB(e) == ERR_LIB_CMS && reason == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND)
+	set_status(res, EV_UNTRUSTED, "signer certificate not included");
+    else if (ERR_GET_LIB(e) == ERR_LIB_CMS && reason == CMS_R_VERIFICATION_FAILURE)
+	set_status(res, EV_INVALID, "signature does not match the content");
+    else if (ERR_GET_LIB(e) == ERR_LIB_CMS && reason == CMS_R_CONTENT_VERIFY_ERROR)
+	set_status(res, EV_INVALID, "message digest mismatch");
+    else
+	set_status(res, EV_INVALID, "signature verification failed");
+    log_openssl_errors("smime: verify");
+}
+
+void    smime_verify(const unsigned char *entity, size_t len, X509_STORE *store,
+		     struct smime_verify_result *res)
+{
+    struct mime_headers h;
+    size_t  off;
+    enum smime_kind kind;
+    CMS_ContentInfo *cms = 0;
+    BIO    *content = 0, *out = 0;
+    STACK_OF(X509) *signers = 0;
+    unsigned flags = CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
+    int     sig_ok;
+
+    memset(res, 0, sizeof(*res));
+    mbuf_init(&res->content, 0);
+    set_status(res, EV_ERROR, "unparsable");
+    if (mime_parse_headers(entity, len, &h, &off) < 0)
+	return;
+    kind = smime_classify(mime_header_get(&h, "Content-Type"));
+    mime_headers_free(&h);
+    if (kind == SMIME_SIGNED_DETACHED) {
+	if ((cms = split_detached(entity, len, res)) == 0)
+	    goto done;
+	content = BIO_new_mem_buf(res->content.data, (int) res->content.len);
+    } else if (kind == SMIME_SIGNED_OPAQUE || kind == SMIME_OTHER) {
+	if ((cms = entity_cms(entity, len)) == 0) {
+	    set_status(res, EV_ERROR, "unparsable CMS");
+	    goto done;
+	}
+	out = BIO_new(BIO_s_mem());
+    } else {
+	set_status(res, EV_NOT_SIGNED, "not signed");
+	goto done;
+    }
+    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+	set_status(res, kind == SMIME_OTHER ? EV_NOT_SIGNED : EV_ERROR, "not signed data");
+	goto done;
+    }
+    if ((kind == SMIME_SIGNED_DETACHED && content == 0)
+	|| (kind != SMIME_SIGNED_DETACHED && out == 0)) {
+	set_status(res, EV_ERROR, "out of memory");
+	goto done;
+    }
+    /* First the signature itself, then the chain: two distinct statuses. */
+    sig_ok = CMS_verify(cms, 0, 0, content, out, flags) == 1;
+    if (!sig_ok)
+	signature_failure(res);
+    if (out && sig_ok && bio_to_mbuf(out, &res->content) < 0) {
+	set_status(res, EV_ERROR, "out of memory");
+	goto done;
+    }
+    if (out && !sig_ok) {
+	ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
+
+	if (pos && *pos)
+	    (void) mbuf_add(&res->content, ASN1_STRING_get0_data(*pos),
+			    (size_t) ASN1_STRING_length(*pos));
+    }
+    if ((signers = CMS_get0_signers(cms)) != 0 && sk_X509_num(signers) > 0) {
+	X509   *x = sk_X509_value(signers, 0);
+
+	if (X509_up_ref(x))
+	    res->signer_cert = x;
+	if (certstore_cert_address(x, res->signer, sizeof(res->signer)) < 0)
+	    res->signer[0] = 0;
+	if (sig_ok)
+	    check_chain(cms, x, store, res);
+    } else if (sig_ok) {
+	set_status(res, EV_UNTRUSTED, "no signer certificate");
+    }
+    sk_X509_free(signers);
+
+done:
+    ERR_clear_error();
+    BIO_free(content);
+    BIO_free(out);
+    CMS_ContentInfo_free(cms);
+}
