@@ -1,0 +1,249 @@
+/*
+ * daemon - socket, privileges, background and signals; see daemon.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "context.h"
+#include "daemon.h"
+#include "log.h"
+#include "reload.h"
+
+static char *mutable(const char *s)
+{
+    return (char *) (uintptr_t) s;
+}
+
+/* The path of a unix:/local: socket, or NULL. */
+static const char *unix_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+	return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+	return spec + 6;
+    if (spec[0] == '/')
+	return spec;
+    return NULL;
+}
+
+int     daemon_check_socket(const char *spec, const char **why)
+{
+    const char *path = unix_path(spec);
+
+    if (path) {
+	if (path[0] != '/') {
+	    *why = "a UNIX socket path must be absolute";
+	    return -1;
+	}
+	if (strlen(path) >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+	    *why = "the UNIX socket path is too long";
+	    return -1;
+	}
+	return 0;
+    }
+    if (strncmp(spec, "inet:", 5) == 0 || strncmp(spec, "inet6:", 6) == 0) {
+	const char *port = strchr(spec, ':') + 1;
+
+	if (*port < '0' || *port > '9') {
+	    *why = "expected inet:PORT@HOST";
+	    return -1;
+	}
+	return 0;
+    }
+    *why = "expected unix:/path or inet:PORT@HOST";
+    return -1;
+}
+
+static void socket_permissions(const char *path, const char *user)
+{
+    struct passwd *pw = (user && *user) ? getpwnam(user) : NULL;
+    struct group *gr = getgrnam(DAEMON_SOCKET_GROUP);
+    uid_t   uid = (geteuid() == 0 && pw) ? pw->pw_uid : (uid_t) -1;
+    gid_t   gid = gr ? gr->gr_gid : (pw ? pw->pw_gid : (gid_t) -1);
+
+    if (chmod(path, 0660) < 0)
+	msg_warn("chmod %s: %m", path);
+    if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(path, uid, gid) < 0)
+	msg_warn("chown %s: %m; make sure user postfix can connect", path);
+}
+
+int     daemon_open_socket(const char *spec, const char *user)
+{
+    const char *path = unix_path(spec);
+    mode_t  old = umask(0117);
+    int     rc;
+
+    if (smfi_setconn(mutable(spec)) != MI_SUCCESS) {
+	umask(old);
+	msg_error("smfi_setconn %s failed", spec);
+	return -1;
+    }
+    rc = smfi_opensocket(1);
+    umask(old);
+    if (rc != MI_SUCCESS) {
+	msg_error("cannot listen on %s (directory missing or not writable?)", spec);
+	return -1;
+    }
+    if (path)
+	socket_permissions(path, user);
+    return 0;
+}
+
+void    daemon_drop_privileges(const char *user)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0 || user == NULL || *user == 0 || strcmp(user, "root") == 0)
+	return;
+    if ((pw = getpwnam(user)) == NULL)
+	msg_fatal("milter.user %s: no such user", user);
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0
+	|| setuid(pw->pw_uid) < 0)
+	msg_fatal("cannot become user %s: %m", user);
+    if (setuid(0) == 0)
+	msg_fatal("could regain root after dropping to %s", user);
+    msg_info("running as user %s", user);
+}
+
+void    daemon_detach(void)
+{
+    pid_t   pid = fork();
+    int     fd;
+
+    if (pid < 0)
+	msg_fatal("fork: %m");
+    if (pid > 0)
+	_exit(0);
+    if (setsid() < 0)
+	msg_fatal("setsid: %m");
+    if (chdir("/") < 0)
+	msg_fatal("chdir /: %m");
+    if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+	    close(fd);
+    }
+}
+
+static pthread_t main_thread;
+
+/* When the listener ends on its own (an error, or libmilter's signal
+ * thread won a signal), tell the main thread so that it stops too. */
+static void *milter_thread(void *arg)
+{
+    int    *status = arg;
+
+    *status = smfi_main() == MI_SUCCESS ? 0 : 1;
+    pthread_kill(main_thread, SIGTERM);
+    return NULL;
+}
+
+/* libmilter notices smfi_stop() only when its listener wakes up: one
+ * connection of our own wakes it at once. */
+static void wake_listener(const char *spec)
+{
+    const char *path = unix_path(spec);
+    int     fd = -1;
+
+    if (path) {
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0)
+	    (void) connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+    } else {
+	char    port[16], host[256];
+	const char *p = strchr(spec, ':') + 1;
+	const char *at = strchr(p, '@');
+	struct addrinfo hints, *ai = NULL;
+
+	snprintf(port, sizeof(port), "%.*s", at ? (int) (at - p) : (int) strlen(p), p);
+	snprintf(host, sizeof(host), "%s", at ? at + 1 : "");
+	if (*host == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+	    snprintf(host, sizeof(host), "%s",
+		     strncmp(spec, "inet6:", 6) == 0 ? "::1" : "127.0.0.1");
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) == 0 && ai) {
+	    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0)
+		(void) connect(fd, ai->ai_addr, ai->ai_addrlen);
+	    freeaddrinfo(ai);
+	}
+    }
+    if (fd >= 0)
+	close(fd);
+}
+
+static void drain(void)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    time_t  deadline = time(NULL) + DAEMON_DRAIN_SECONDS;
+    int     n;
+
+    while ((n = msg_in_flight()) > 0 && time(NULL) < deadline)
+	nanosleep(&tick, NULL);
+    if (n > 0)
+	msg_warn("stopping with %d message(s) still in flight", n);
+}
+
+int     daemon_run(const char *spec)
+{
+    sigset_t set;
+    pthread_t tid;
+    int     status = 0, sig = 0;
+
+    /*
+     * libmilter's own signal thread also waits for SIGHUP and SIGTERM and
+     * treats both as "stop".  Linux hands a process signal to the main
+     * thread first when that thread can take it, so this thread waits in
+     * sigwait() nearly all the time and only sets flags.
+     */
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    main_thread = pthread_self();
+    if (pthread_create(&tid, NULL, milter_thread, &status) != 0) {
+	msg_error("cannot start the milter thread: %m");
+	return 1;
+    }
+    msg_info("listening on %s", spec);
+    for (;;) {
+	if (sigwait(&set, &sig) != 0)
+	    continue;
+	if (sig == SIGHUP) {
+	    reload_request();
+	    continue;
+	}
+	break;
+    }
+    msg_info("signal %d: stopping", sig);
+    smfi_stop();
+    wake_listener(spec);
+    pthread_join(tid, NULL);
+    drain();
+    msg_info("stopped");
+    return status;
+}
