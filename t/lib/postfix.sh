@@ -16,7 +16,7 @@
 # Everything started here is stopped by PID in pf_cleanup (trap EXIT; INT and
 # TERM exit so EXIT runs).  KEEP=1 leaves $PF_DIR for a post-mortem.  A test
 # with its own EXIT trap must call pf_cleanup from it; or add a command to
-# PF_CLEANUP_HOOKS (run first).
+# PF_CLEANUP_HOOKS (run first, once: pf_cleanup empties the list).
 #
 # Facts this relies on: /work/shared/POSTFIX-TESTING.md.
 
@@ -385,6 +385,7 @@ pf_cleanup() {
     local rc=$? h entry
     trap - EXIT INT TERM
     for h in "${PF_CLEANUP_HOOKS[@]}"; do eval "$h"; done
+    PF_CLEANUP_HOOKS=()
     [ -n "$PF_DIR" ] || return "$rc"
     pf_stop
     for entry in "${PF_PIDS[@]}"; do
