@@ -5,12 +5,11 @@
  * and whether it exists.  The postmaster's tool to debug rules.
  */
 #include <getopt.h>
-#include <glob.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "addr.h"
+#include "certstore.h"
 #include "commands.h"
 #include "rules.h"
 #include "toolutil.h"
@@ -22,11 +21,6 @@ struct query {
     const char *subject;
 };
 
-static void show_file(const char *label, const char *path)
-{
-    printf("    %s %s (%s)\n", label, path, access(path, F_OK) == 0 ? "exists" : "missing");
-}
-
 /* Which address names the file: the sender signs, the recipient decrypts
  * and is encrypted to. */
 static const char *cert_address(const struct query *q, enum cf_rule_kind kind)
@@ -34,50 +28,56 @@ static const char *cert_address(const struct query *q, enum cf_rule_kind kind)
     return kind == CF_RULE_SMIME_SIGN ? q->from : q->to;
 }
 
-static void show_alt_keys(const char *cert_dir, const char *base)
+/* Where the first file would be, for "missing" lines. */
+static void show_missing(const struct query *q, const struct cf_rule *r, const char *label)
 {
-    char    pattern[4096];
-    glob_t  g;
+    const char *sub = r->kind == CF_RULE_SMIME_ENCRYPT ? "pub" : "priv";
+    char    name[CF_ADDR_MAX + 1];
+    const char *why = NULL;
 
-    snprintf(pattern, sizeof(pattern), "%s/priv/alt/%s*.pem", cert_dir, base);
-    if (glob(pattern, 0, NULL, &g) != 0) {
-	printf("    alt keys: none (%s)\n", pattern);
-	return;
-    }
-    for (size_t i = 0; i < g.gl_pathc; i++)
-	show_file("alt key:", g.gl_pathv[i]);
-    globfree(&g);
+    if (strcmp(r->certificate, "*") != 0)
+	printf("    %s none usable (%s/%s/%s)\n", label, q->cfg->smime.cert_dir, sub,
+	       r->certificate);
+    else if (addr_file_name(cert_address(q, r->kind), name, sizeof(name), &why) < 0)
+	printf("    %s none: address \"%s\" cannot name a file (%s)\n", label,
+	       cert_address(q, r->kind), why ? why : "unsafe");
+    else
+	printf("    %s none usable (%s/%s/%s%s.pem)\n", label, q->cfg->smime.cert_dir, sub,
+	       r->kind == CF_RULE_SMIME_ENCRYPT ? "[db-]" : "", name);
 }
 
+/* Ask the certificate store exactly what the engine would ask it. */
 static void show_certificates(const struct query *q, const struct cf_rule *r)
 {
-    const char *dir = q->cfg->smime.cert_dir;
-    char    name[CF_ADDR_MAX + 1];
-    char    path[4096];
-    const char *why = NULL;
-    const char *sub = r->kind == CF_RULE_SMIME_ENCRYPT ? "pub" : "priv";
+    const struct cf_smime_cfg *sm = &q->cfg->smime;
+    const char *addr = cert_address(q, r->kind);
+    struct cs_key one, *keys = NULL;
+    size_t  nkeys = 0;
 
     if (rule_is_void(r)) {
 	printf("    certificate %s: do nothing, stop here\n", CF_VOID_CERTIFICATE);
 	return;
     }
-    if (strcmp(r->certificate, "*") != 0) {
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, r->certificate);
-	show_file(r->kind == CF_RULE_SMIME_ENCRYPT ? "certificate:" : "key:", path);
-	return;
-    }
-    if (addr_file_name(cert_address(q, r->kind), name, sizeof(name), &why) < 0) {
-	printf("    no certificate: address \"%s\" cannot name a file (%s)\n",
-	       cert_address(q, r->kind), why ? why : "unsafe");
-	return;
-    }
-    snprintf(path, sizeof(path), "%s/%s/%s.pem", dir, sub, name);
-    show_file(r->kind == CF_RULE_SMIME_ENCRYPT ? "certificate:" : "key:", path);
-    if (r->kind == CF_RULE_SMIME_ENCRYPT) {
-	snprintf(path, sizeof(path), "%s/pub/db-%s.pem", dir, name);
-	show_file("collected:", path);
-    } else if (r->kind == CF_RULE_SMIME_DECRYPT) {
-	show_alt_keys(dir, name);
+    switch (r->kind) {
+    case CF_RULE_SMIME_SIGN:
+	if (certstore_sign_key(sm, r->certificate, addr, &one) < 0)
+	    return show_missing(q, r, "key:");
+	printf("    key: %s (usable)\n", one.path);
+	cs_key_release(&one);
+	break;
+    case CF_RULE_SMIME_ENCRYPT:
+	if (certstore_encrypt_cert(sm, r->certificate, addr, &one) < 0)
+	    return show_missing(q, r, "certificate:");
+	printf("    certificate: %s (usable)\n", one.path);
+	cs_key_release(&one);
+	break;
+    default:
+	if (certstore_decrypt_keys(sm, r->certificate, addr, &keys, &nkeys) <= 0)
+	    return show_missing(q, r, "key:");
+	for (size_t i = 0; i < nkeys; i++)
+	    printf("    %s %s (usable)\n", i ? "old key:" : "key:", keys[i].path);
+	cs_keys_release(keys, nkeys);
+	break;
     }
 }
 
