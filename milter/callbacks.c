@@ -229,7 +229,8 @@ static void process(SMFICTX *ctx, struct conn_ctx *conn, int outbound,
     rc = engine_run(msg->cfg, &em, &res);
     (void) smfi_progress(ctx);
     if (rc < 0) {
-	actions_on_error(ctx, msg, outbound, "engine could not run", out);
+	msg_fail(msg, "engine could not run");
+	actions_on_error(ctx, msg, outbound, msg->failed, out);
     } else if (res.error) {
 	snprintf(why, sizeof(why), "engine error: %s", res.summary);
 	actions_on_error(ctx, msg, outbound, why, out);

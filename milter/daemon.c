@@ -144,6 +144,7 @@ void    daemon_detach(void)
 }
 
 static pthread_t main_thread;
+static int milter_done;			/* __atomic: smfi_main returned */
 
 /* When the listener ends on its own (an error, or libmilter's signal
  * thread won a signal), tell the main thread so that it stops too. */
@@ -152,12 +153,14 @@ static void *milter_thread(void *arg)
     int    *status = arg;
 
     *status = smfi_main() == MI_SUCCESS ? 0 : 1;
+    __atomic_store_n(&milter_done, 1, __ATOMIC_SEQ_CST);
     pthread_kill(main_thread, SIGTERM);
     return NULL;
 }
 
-/* libmilter notices smfi_stop() only when its listener wakes up: one
- * connection of our own wakes it at once. */
+/* libmilter notices smfi_stop() only when its listener wakes up, and
+ * smfi_stop() itself waits for the listener's lock; a connection of our
+ * own wakes the listener at once. */
 static void wake_listener(const char *spec)
 {
     const char *path = unix_path(spec);
@@ -192,6 +195,31 @@ static void wake_listener(const char *spec)
     }
     if (fd >= 0)
 	close(fd);
+}
+
+static void *stopper(void *arg)
+{
+    (void) arg;
+    smfi_stop();
+    return NULL;
+}
+
+/* Stop the listener: smfi_stop() in a helper thread (it blocks until the
+ * listener wakes), and wake-up connections until smfi_main() returns. */
+static void stop_listener(const char *spec, pthread_t milter)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    pthread_t tid;
+
+    if (pthread_create(&tid, NULL, stopper, NULL) == 0)
+	pthread_detach(tid);
+    else
+	smfi_stop();
+    for (int i = 0; i < 500 && !__atomic_load_n(&milter_done, __ATOMIC_SEQ_CST); i++) {
+	wake_listener(spec);
+	nanosleep(&tick, NULL);
+    }
+    pthread_join(milter, NULL);
 }
 
 static void drain(void)
@@ -240,9 +268,7 @@ int     daemon_run(const char *spec)
 	break;
     }
     msg_info("signal %d: stopping", sig);
-    smfi_stop();
-    wake_listener(spec);
-    pthread_join(tid, NULL);
+    stop_listener(spec, tid);
     drain();
     msg_info("stopped");
     return status;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certstore.h"
 #include "log.h"
 #include "reload.h"
 
@@ -72,6 +73,7 @@ int     reload_now(void)
     }
     free(errtext);
     log_configure(&fresh->log);
+    certstore_flush();			/* keys and certificates too */
     pthread_mutex_lock(&lock);
     old = current;
     current = fresh;
