@@ -104,7 +104,6 @@ test: deps
 	$(MAKE) asan
 	$(MAKE) fuzz-quick
 	$(MAKE) test-scripts
-	@echo "make test: all suites passed"
 
 bench: all
 	@t/run-bench t/bench
