@@ -60,7 +60,8 @@ static void raise_fd_limit(void)
 int     main(int argc, char **argv)
 {
     const char *path = CF_DEFAULT_CONFIG;
-    const char *listen_spec = NULL;
+    const char *listen_opt = NULL;
+    char   *listen_spec;
     struct cf_config *cfg = NULL;
     int     foreground = 0, check_only = 0, ch, lfd;
 
@@ -76,7 +77,7 @@ int     main(int argc, char **argv)
 	    check_only = 1;
 	    break;
 	case 'l':
-	    listen_spec = optarg;
+	    listen_opt = optarg;
 	    break;
 	default:
 	    usage();
@@ -93,10 +94,13 @@ int     main(int argc, char **argv)
 	return 0;
     }
     log_configure(&cfg->log);
-    if (listen_spec == NULL)
-	listen_spec = cfg->policyd.listen;
-    if (listen_spec == NULL || *listen_spec == '\0')
+    if (listen_opt == NULL)
+	listen_opt = cfg->policyd.listen;
+    if (listen_opt == NULL || *listen_opt == '\0')
 	msg_fatal_status(CF_EX_CONFIG, "policyd.listen is empty and no -l given");
+    /* The config may be replaced by a reload; the socket stays. */
+    if ((listen_spec = strdup(listen_opt)) == NULL)
+	msg_fatal("out of memory");
     raise_fd_limit();
     server_signals_init();
     if ((lfd = listener_open(listen_spec)) < 0)
@@ -108,5 +112,6 @@ int     main(int argc, char **argv)
     ch = server_run(lfd, path, cfg);
     close(lfd);
     listener_unlink(listen_spec);
+    free(listen_spec);
     return ch;
 }

@@ -127,10 +127,19 @@ class Daemon:
         return self.proc.returncode
 
     def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        s.connect(self.sock)
-        return Client(s)
+        end = time.time() + 5
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            try:
+                s.connect(self.sock)
+                return Client(s)
+            except ConnectionRefusedError:
+                # bound but not yet listening, just after start
+                s.close()
+                if time.time() > end:
+                    raise
+                time.sleep(0.02)
 
 
 class Client:
