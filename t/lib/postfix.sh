@@ -379,6 +379,108 @@ pf_bg_track() {
     PF_PIDS+=("$1:${2:-}")
 }
 
+# ---- a cryptofilter gateway ---------------------------------------------------
+
+# pf_pki: the test PKI (t/lib/pki.sh) in $PF_PKI = $PF_DIR/pki:
+# $PF_PKI/ca.pem, $PF_PKI/cert/{pub,priv}/<addr>.pem for alice, bob, carol
+# @example.com, dave, erin @partner.com.
+pf_pki() {
+    PF_PKI=$PF_DIR/pki
+    export PF_PKI
+    [ -f "$PF_PKI/cert/ca.pem" ] && return 0
+    . "$PF_SRCDIR/t/lib/pki.sh" || pf_die "cannot source pki.sh"
+    pki_make "$PF_PKI" >"$PF_DIR/log/pki.log" 2>&1 || {
+	cat "$PF_DIR/log/pki.log" >&2
+	pf_die "pki_make failed"
+    }
+}
+
+# pf_cf_conf FILE: write a cryptofilter.conf for this instance: the base
+# below, then the rules read from stdin.  127.0.0.1 is NOT an internal
+# network here: direction comes from the daemon name, so one client can
+# send both ways (port $PF_PORT inbound, $PF_OUT_PORT outbound).  Logs in
+# $PF_CF_LOG, statistics in $PF_CF_STATS, history in $PF_CF_HIST.
+pf_cf_conf() {
+    local out=$1
+    [ -n "${PF_PKI:-}" ] || pf_pki
+    PF_CF_LOG=$PF_DIR/cf/log PF_CF_STATS=$PF_DIR/cf/stats PF_CF_HIST=$PF_DIR/cf/history
+    export PF_CF_LOG PF_CF_STATS PF_CF_HIST
+    mkdir -p "$PF_CF_LOG" "$PF_CF_STATS" "$PF_CF_HIST" "$PF_DIR/cf/spool"
+    chmod 0700 "$PF_DIR/cf/spool"
+    cat >"$out" <<EOF
+# made by t/lib/postfix.sh pf_cf_conf
+postmaster        = "postmaster@example.com"
+local_domains     = {"example.com"}
+internal_networks = {"192.0.2.0/24"}
+outbound_daemons  = {"ORIGINATING"}
+milter  { socket = "unix:$PF_DIR/milter.sock"  user = "root"
+          spool_dir = "$PF_DIR/cf/spool"  on_error = tempfail }
+policyd { listen = "unix:$PF_DIR/policy.sock"  user = "root" }
+log        { file = true  directory = "$PF_CF_LOG"  verbose = true }
+history    { enabled = false  directory = "$PF_CF_HIST" }
+statistics { enabled = true  directory = "$PF_CF_STATS" }
+smime      { cert_dir = "$PF_PKI/cert"  ca_file = "ca.pem" }
+EOF
+    cat >>"$out"
+}
+
+# pf_gateway CONF [split]: make this instance a cryptofilter gateway for
+# CONF, the way postfix-example/ and "cryptofilter postconf" describe it:
+#   smtpd_milters = the milter on $PF_DIR/milter.sock (pf_milter_start CONF),
+#   milter_default_action = tempfail, disable_mime_output_conversion,
+#   the cf-tls-* transports and both header_checks tables printed by
+#   "cryptofilter postconf" (their FILTER next hop is the sink),
+#   smtp_tls_loglevel = 1.
+# Before-queue (default): $PF_PORT is inbound; $PF_OUT_PORT is an smtpd
+# with milter_macro_daemon_name=ORIGINATING (outbound).
+# split: $PF_PORT is inbound (milter); $PF_OUT_PORT is the submission
+# smtpd (no milter, content_filter to the reinjection smtpd on
+# $PF_REINJECT_PORT, which runs the milter as ORIGINATING).
+pf_gateway() {
+    local conf=$1 mode=${2:-before-queue} tool=${CF_TOOL:-$PF_BUILD/cryptofilter}
+    local -a opts=(-c "$conf" --postfix-dir "$PF_ETC")
+    [ -x "$tool" ] || pf_die "no $tool"
+    PF_OUT_PORT=$(free_port)
+    export PF_OUT_PORT
+    if [ "$mode" = split ]; then
+	PF_REINJECT_PORT=$(free_port)
+	export PF_REINJECT_PORT
+	opts+=(--mode split --submission "127.0.0.1:$PF_OUT_PORT"
+	       --reinject "127.0.0.1:$PF_REINJECT_PORT")
+    fi
+    "$tool" postconf "${opts[@]}" --part master >>"$PF_ETC/master.cf" \
+	&& "$tool" postconf "${opts[@]}" --part milter_header_checks \
+	    >"$PF_ETC/cryptofilter_milter_header_checks" \
+	&& "$tool" postconf "${opts[@]}" --part smtp_header_checks \
+	    >"$PF_ETC/cryptofilter_smtp_header_checks" \
+	|| pf_die "cryptofilter postconf failed"
+    pf_main "smtpd_milters = unix:$PF_DIR/milter.sock" \
+	"milter_default_action = tempfail" "milter_protocol = 6" \
+	"disable_mime_output_conversion = yes" \
+	"milter_header_checks = regexp:$PF_ETC/cryptofilter_milter_header_checks" \
+	"default_filter_nexthop = [127.0.0.1]:$PF_SINK_PORT" \
+	"smtp_tls_loglevel = 1"
+    if [ "$mode" = split ]; then
+	pf_main "cryptofilter-split_destination_recipient_limit = 1"
+    else
+	pf_master "127.0.0.1:$PF_OUT_PORT inet n - n - - smtpd" \
+	    "  -o syslog_name=postfix/submission" \
+	    "  -o milter_macro_daemon_name=ORIGINATING"
+    fi
+}
+
+# pf_send PORT FROM TO[,TO...] [swaks options]: one message with swaks;
+# its transcript in $PF_DIR/log/swaks.last (and appended to swaks.log);
+# returns swaks's exit status.
+pf_send() {
+    local port=$1 from=$2 to=$3; shift 3
+    swaks --server "127.0.0.1:$port" --from "$from" --to "$to" \
+	--helo client.example "$@" >"$PF_DIR/log/swaks.last" 2>&1
+    local rc=$?
+    cat "$PF_DIR/log/swaks.last" >>"$PF_DIR/log/swaks.log"
+    return $rc
+}
+
 # ---- cleanup -----------------------------------------------------------------
 
 pf_cleanup() {
@@ -395,6 +497,12 @@ pf_cleanup() {
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -f "$PF_DIR/log/postfix.log" ]; then
 	echo "--- last lines of $PF_DIR/log/postfix.log" >&2
 	pf_tail_log 25 >&2
+	local f
+	for f in "$PF_DIR"/log/milter.log "$PF_DIR"/log/policyd.log "$PF_DIR"/cf/log/*.LOG; do
+	    [ -s "$f" ] || continue
+	    echo "--- last lines of $f" >&2
+	    tail -n 15 "$f" >&2
+	done
     fi
     if [ "${KEEP:-0}" = 1 ]; then
 	echo "postfix.sh: kept $PF_DIR" >&2

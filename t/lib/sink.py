@@ -10,10 +10,13 @@ Two lines are prepended: "X-Sink-Mail-From: <sender>" and
 
 Usage: sink.py --port PORT --dir DIR [--host 127.0.0.1] [--ready FILE]
                [--name sink.invalid] [--reject-rcpt PATTERN]
+               [--tls-cert CERT.pem --tls-key KEY.pem]
 
 --ready FILE is written (with our PID) once the socket listens.
 --reject-rcpt makes RCPT TO answer 550 for recipients containing PATTERN,
 so a test can see a bounce from the far end.
+--tls-cert/--tls-key offer STARTTLS (not required), so a Postfix smtp client
+with smtp_tls_security_level encrypt/verify can deliver here.
 
 Runs with /usr/bin/python3 and Debian's python3-aiosmtpd.
 """
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP
@@ -68,7 +72,14 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--name", default="sink.invalid")
     ap.add_argument("--reject-rcpt")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
+
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
 
     store = Store(args.dir, args.reject_rcpt)
     loop = asyncio.new_event_loop()
@@ -76,7 +87,8 @@ def main():
 
     def factory():
         return SMTP(store, hostname=args.name, decode_data=False,
-                    enable_SMTPUTF8=True, data_size_limit=256 * 1024 * 1024)
+                    enable_SMTPUTF8=True, data_size_limit=256 * 1024 * 1024,
+                    tls_context=tls, require_starttls=False)
 
     server = loop.run_until_complete(
         loop.create_server(factory, host=args.host, port=args.port,
