@@ -93,6 +93,17 @@ struct engine_result {
     char    summary[512];		/* one line: rules matched, actions, statuses */
 };
 
+/*
+ * Header edits, in order: first every X-CryptoFilter-* field that arrived
+ * with the message is removed (EE_DELETE, for each name the highest index
+ * first, so the indexes stay right whether the applier counts before or
+ * after earlier deletions), then, when the body changes, the old Content-*
+ * fields are removed the same way and the new ones added (EE_ADD), then
+ * MIME-Version / Subject changes, then the X-CryptoFilter-* status fields
+ * (EE_ADD).  New bodies and added values use CRLF; added values are never
+ * folded.
+ */
+
 /* Run the whole engine on MSG.  Returns 0 with RES filled (including
  * RES->error for failures the policy turns into a tempfail); -1 only when
  * RES could not be set up (out of memory).  Always call engine_result_free. */
@@ -111,6 +122,17 @@ int     engine_render(const struct engine_msg *msg,
 int     engine_msg_parse(struct spool *src, size_t memory_limit,
 			 const char *spool_dir, struct engine_msg *msg);
 void    engine_msg_free(struct engine_msg *msg);
+
+/* The outbound TLS class a tls_outbound RULE asks for: none, may, encrypt,
+ * verify or secure (mandatory is raised to verify when it rejects
+ * untrusted/self-signed/expired peers, to secure when it rejects a
+ * cn-mismatch).  "" for NULL.  Used by the engine and "cryptofilter
+ * postconf". */
+const char *engine_tls_class_of(const struct cf_rule *rule);
+
+/* Rank of a class name for "strictest wins": none 1 < may 2 < encrypt 3
+ * < verify 4 < secure 5; 0 for "" or an unknown name. */
+int     engine_tls_class_rank(const char *tls_class);
 
 const char *engine_verify_name(enum engine_verify v);
 const char *engine_decrypt_name(enum engine_decrypt d);

@@ -1,0 +1,1081 @@
+/*
+ * engine - one message through the S/MIME rule tables, the policies and
+ * the outbound TLS class; see engine.h.
+ *
+ * The work happens on the message's MIME entity (Content-* fields + body,
+ * canonical CRLF) held in memory: sign, encrypt, decrypt and verify each
+ * turn one entity into the next.  When the entity changed, the result is
+ * "delete the old Content-* fields, add the new ones" plus a new body.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+
+#include "addr.h"
+#include "certstore.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "mime.h"
+#include "rules.h"
+#include "smime.h"
+#include "spool.h"
+
+/* Hard limits on outside data. */
+#define ENGINE_MAX_HEADER_BYTES	(4u * 1024 * 1024)
+#define ENGINE_MAX_LAYERS	4	/* signed / encrypted / signed ... */
+
+/* Working state of one engine_run(). */
+struct run {
+    const struct cf_config *cfg;
+    const struct engine_msg *msg;
+    struct engine_result *res;
+    struct mbuf entity;			/* the current MIME entity (CRLF) */
+    int     changed;			/* entity differs from the message's */
+    char    from_addr[CF_ADDR_MAX + 1];	/* From: header address, or sender */
+    const char *subject;		/* Subject: value, or "" */
+    unsigned conds;			/* CF_WHEN_* that hold */
+    char    why[160];			/* reason text for policies */
+};
+
+static void detail(const struct run *r, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+static void detail(const struct run *r, const char *fmt, ...)
+{
+    char    buf[512];
+    va_list ap;
+
+    if (!r->cfg->smime.detailed_log)
+	return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    msg_info("%s: smime: %s", *r->msg->queue_id ? r->msg->queue_id : "-", buf);
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+const char *engine_verify_name(enum engine_verify v)
+{
+    static const char *const names[] = {
+	"", "valid", "invalid", "untrusted", "expired", "revoked", "not-signed", "error",
+    };
+
+    return (unsigned) v < sizeof(names) / sizeof(names[0]) ? names[v] : "error";
+}
+
+const char *engine_decrypt_name(enum engine_decrypt d)
+{
+    static const char *const names[] = {
+	"", "decrypted", "failed", "no-key", "not-encrypted",
+    };
+
+    return (unsigned) d < sizeof(names) / sizeof(names[0]) ? names[d] : "failed";
+}
+
+const char *engine_tls_class_of(const struct cf_rule *rule)
+{
+    if (rule == 0)
+	return "";
+    switch (rule->tls_type) {
+    case CF_TLS_NONE:
+	return "none";
+    case CF_TLS_MAY:
+	return "may";
+    case CF_TLS_MANDATORY:
+	if (rule->tls_reject & CF_TLSREJ_CN_MISMATCH)
+	    return "secure";
+	if (rule->tls_reject & (CF_TLSREJ_UNTRUSTED | CF_TLSREJ_SELF_SIGNED
+				| CF_TLSREJ_EXPIRED))
+	    return "verify";
+	return "encrypt";
+    case CF_TLS_VERIFY:
+	return "verify";
+    case CF_TLS_SECURE:
+	return "secure";
+    }
+    return "";
+}
+
+int     engine_tls_class_rank(const char *tls_class)
+{
+    static const char *const order[] = {"none", "may", "encrypt", "verify", "secure"};
+
+    for (int i = 0; i < 5; i++)
+	if (tls_class && strcmp(tls_class, order[i]) == 0)
+	    return i + 1;
+    return 0;
+}
+
+/* ---- result building -------------------------------------------------- */
+
+static int add_edit(struct engine_result *res, enum engine_edit_op op,
+		    const char *name, int index, const char *value)
+{
+    struct engine_edit *v = realloc(res->edits, (res->nedits + 1) * sizeof(*v));
+
+    if (v == 0)
+	return -1;
+    res->edits = v;
+    v[res->nedits].op = op;
+    v[res->nedits].index = index;
+    v[res->nedits].name = strdup(name);
+    v[res->nedits].value = value ? strdup(value) : 0;
+    if (v[res->nedits].name == 0 || (value && v[res->nedits].value == 0)) {
+	free(v[res->nedits].name);
+	free(v[res->nedits].value);
+	return -1;
+    }
+    res->nedits++;
+    return 0;
+}
+
+/* Index of header I among the fields of its name (1-based). */
+static int header_index(const struct engine_msg *msg, size_t i)
+{
+    int     n = 0;
+
+    for (size_t j = 0; j <= i; j++)
+	if (strcasecmp(msg->headers[j].name, msg->headers[i].name) == 0)
+	    n++;
+    return n;
+}
+
+/* Delete every field whose name starts with PREFIX, last one first. */
+static int delete_headers(struct run *r, const char *prefix)
+{
+    const struct engine_msg *msg = r->msg;
+    size_t  plen = strlen(prefix);
+
+    for (size_t i = msg->nheaders; i-- > 0;)
+	if (strncasecmp(msg->headers[i].name, prefix, plen) == 0
+	    && add_edit(r->res, EE_DELETE, msg->headers[i].name,
+			header_index(msg, i), 0) < 0)
+	    return -1;
+    return 0;
+}
+
+static const char *msg_header(const struct engine_msg *msg, const char *name)
+{
+    for (size_t i = 0; i < msg->nheaders; i++)
+	if (strcasecmp(msg->headers[i].name, name) == 0)
+	    return msg->headers[i].value;
+    return 0;
+}
+
+static void add_action(struct run *r, const char *what)
+{
+    size_t  n = strlen(r->res->actions);
+
+    snprintf(r->res->actions + n, sizeof(r->res->actions) - n, "%s%s", n ? "," : "", what);
+}
+
+/* Read the whole spool SP into B. */
+static int spool_to_mbuf(struct spool *sp, struct mbuf *b)
+{
+    unsigned char buf[65536];
+    ssize_t n;
+
+    if (sp == 0)
+	return 0;
+    if (spool_rewind(sp) < 0)
+	return -1;
+    while ((n = spool_read(sp, buf, sizeof(buf))) > 0)
+	if (mbuf_add(b, buf, (size_t) n) < 0)
+	    return -1;
+    return n < 0 ? -1 : 0;
+}
+
+/* The message's MIME entity, canonical CRLF, appended to OUT. */
+static int load_entity_into(struct run *r, struct mbuf *out)
+{
+    const struct engine_msg *msg = r->msg;
+    struct mbuf raw;
+    int     ret = -1, have_type = 0;
+
+    mbuf_init(&raw, 0);
+    for (size_t i = 0; i < msg->nheaders; i++) {
+	if (!mime_is_content_header(msg->headers[i].name))
+	    continue;
+	have_type |= strcasecmp(msg->headers[i].name, "Content-Type") == 0;
+	if (mbuf_printf(&raw, "%s: %s\r\n", msg->headers[i].name, msg->headers[i].value) < 0)
+	    goto done;
+    }
+    if (!have_type && mbuf_addstr(&raw, "Content-Type: text/plain; charset=us-ascii\r\n") < 0)
+	goto done;
+    if (mbuf_addstr(&raw, "\r\n") < 0 || spool_to_mbuf(msg->body, &raw) < 0)
+	goto done;
+    ret = mime_to_crlf(raw.data, raw.len, out);
+
+done:
+    mbuf_free(&raw);
+    return ret;
+}
+
+/* Replace the current entity with NEXT (taken over). */
+static void set_entity(struct run *r, struct mbuf *next)
+{
+    mbuf_free(&r->entity);
+    r->entity = *next;
+    mbuf_init(next, 0);
+    r->changed = 1;
+}
+
+/* Turn the changed entity into header edits and a new body. */
+static int emit_entity(struct run *r)
+{
+    struct mime_headers h;
+    size_t  off;
+    int     ret = -1;
+
+    if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
+	return -1;
+    if (delete_headers(r, "Content-") < 0)
+	goto done;
+    for (size_t i = 0; i < h.n; i++)
+	if (mime_is_content_header(h.v[i].name)
+	    && add_edit(r->res, EE_ADD, h.v[i].name, 0, h.v[i].value) < 0)
+	    goto done;
+    if (msg_header(r->msg, "MIME-Version") == 0
+	&& add_edit(r->res, EE_ADD, "MIME-Version", 0, "1.0") < 0)
+	goto done;
+    if ((r->res->body = spool_new(r->cfg->milter.memory_limit,
+				  r->cfg->milter.spool_dir)) == 0
+	|| spool_write(r->res->body, r->entity.data + off, r->entity.len - off) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    mime_headers_free(&h);
+    return ret;
+}
+
+/* ---- outbound --------------------------------------------------------- */
+
+/* Give an 8bit or long-line leaf body a transfer encoding before signing,
+ * so the signature survives 7bit relays unchanged. */
+static int encode_for_signing(struct run *r)
+{
+    struct mime_headers h;
+    size_t  off;
+    struct mbuf next;
+    char    type[128];
+    const char *cte;
+    int     ret = -1;
+
+    if (!mime_needs_encoding(r->entity.data, r->entity.len))
+	return 0;
+    if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
+	return -1;
+    mime_content_type(mime_header_get(&h, "Content-Type"), type, sizeof(type));
+    cte = mime_header_get(&h, "Content-Transfer-Encoding");
+    if (strncmp(type, "multipart/", 10) == 0 || strncmp(type, "message/", 8) == 0
+	|| (cte && (strncasecmp(cte, "base64", 6) == 0
+		    || strncasecmp(cte, "quoted-printable", 16) == 0))) {
+	mime_headers_free(&h);
+	return 0;			/* parts carry their own encodings */
+    }
+    mbuf_init(&next, 0);
+    for (size_t i = 0; i < h.n; i++)
+	if (strcasecmp(h.v[i].name, "Content-Transfer-Encoding") != 0
+	    && mbuf_printf(&next, "%s: %s\r\n", h.v[i].name, h.v[i].value) < 0)
+	    goto done;
+    if (strncmp(type, "text/", 5) == 0) {
+	if (mbuf_addstr(&next, "Content-Transfer-Encoding: quoted-printable\r\n\r\n") < 0
+	    || mime_qp_encode(r->entity.data + off, r->entity.len - off, &next) < 0)
+	    goto done;
+    } else if (mbuf_addstr(&next, "Content-Transfer-Encoding: base64\r\n\r\n") < 0
+	       || mime_base64_encode(r->entity.data + off, r->entity.len - off, &next) < 0)
+	goto done;
+    set_entity(r, &next);
+    ret = 0;
+
+done:
+    mbuf_free(&next);
+    mime_headers_free(&h);
+    return ret;
+}
+
+/* Sign when a sign rule applies.  1 signed, 0 not, -1 internal error. */
+static int outbound_sign(struct run *r)
+{
+    const struct engine_msg *msg = r->msg;
+    const struct cf_rule *rule = 0;
+    struct cs_key key;
+    struct mbuf next;
+    int     ret;
+
+    for (size_t i = 0; i < msg->nrecipients && rule == 0; i++)
+	rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_SIGN], msg->sender,
+				 msg->recipients[i], 0);
+    if (rule == 0 || rule_is_void(rule))
+	return 0;
+    if (certstore_sign_key(&r->cfg->smime, rule->certificate, msg->sender, &key) < 0) {
+	char    clean[CF_ADDR_MAX + 40];
+
+	msg_warn("%s: sign rule \"%s\": no signing key for %s", msg->queue_id, rule->name,
+		 log_clean(clean, sizeof(clean), msg->sender));
+	return 0;
+    }
+    detail(r, "signing with %s (rule \"%s\")", key.path, rule->name);
+    mbuf_init(&next, 0);
+    ret = encode_for_signing(r) < 0
+	|| smime_sign(r->entity.data, r->entity.len, &key, r->cfg->smime.digest,
+		      r->cfg->smime.signature == CF_SIGNATURE_OPAQUE, &next) < 0 ? -1 : 1;
+    if (ret == 1) {
+	set_entity(r, &next);
+	add_action(r, "sign");
+    }
+    mbuf_free(&next);
+    cs_key_release(&key);
+    return ret;
+}
+
+/* Encrypt when encrypt rules apply and every recipient has a certificate.
+ * 1 encrypted, 0 not (conditions set), -1 internal error. */
+static int outbound_encrypt(struct run *r)
+{
+    const struct engine_msg *msg = r->msg;
+    struct cs_key *keys = calloc(msg->nrecipients + 1, sizeof(*keys));
+    X509  **certs = calloc(msg->nrecipients + 1, sizeof(*certs));
+    size_t  matched = 0, found = 0;
+    int     ret = 0;
+    struct mbuf next;
+
+    mbuf_init(&next, 0);
+    if (keys == 0 || certs == 0) {
+	ret = -1;
+	goto done;
+    }
+    for (size_t i = 0; i < msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_ENCRYPT],
+						       msg->sender, msg->recipients[i], 0);
+
+	if (rule && !rule_is_void(rule))
+	    matched++;
+	/* A recipient without a rule still needs a certificate to be in
+	 * the one envelope. */
+	if (certstore_encrypt_cert(&r->cfg->smime, rule && !rule_is_void(rule)
+				   ? rule->certificate : "*",
+				   msg->recipients[i], &keys[found]) == 0)
+	    certs[found] = keys[found].cert, found++;
+    }
+    if (matched == 0)
+	goto done;
+    if (found < msg->nrecipients) {
+	r->conds |= found == 0 ? CF_WHEN_NO_CERTIFICATE : CF_WHEN_PARTIAL | CF_WHEN_NO_CERTIFICATE;
+	snprintf(r->why, sizeof(r->why), "%zu of %zu recipients have no certificate",
+		 msg->nrecipients - found, msg->nrecipients);
+	detail(r, "not encrypting: %s", r->why);
+	goto done;
+    }
+    if (smime_encrypt(r->entity.data, r->entity.len, certs, found, r->cfg->smime.cipher,
+		      r->cfg->smime.key_transport, &next) < 0) {
+	ret = -1;
+	goto done;
+    }
+    detail(r, "encrypted to %zu recipient(s) with %s", found,
+	   config_cipher_name(r->cfg->smime.cipher));
+    set_entity(r, &next);
+    add_action(r, "encrypt");
+    ret = 1;
+
+done:
+    mbuf_free(&next);
+    if (keys)
+	for (size_t i = 0; i < found; i++)
+	    cs_key_release(&keys[i]);
+    free(keys);
+    free(certs);
+    return ret;
+}
+
+/* The strictest tls_outbound class over all recipients. */
+static int outbound_tls(struct run *r)
+{
+    const struct engine_msg *msg = r->msg;
+    int     best = 0;
+
+    for (size_t i = 0; i < msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[CF_RULE_TLS_OUTBOUND],
+						       msg->sender, msg->recipients[i],
+						       r->subject);
+	const char *cls = engine_tls_class_of(rule);
+
+	if (engine_tls_class_rank(cls) > best) {
+	    best = engine_tls_class_rank(cls);
+	    snprintf(r->res->tls_class, sizeof(r->res->tls_class), "%s", cls);
+	}
+    }
+    return best ? add_edit(r->res, EE_ADD, CF_HDR_TLS, 0, r->res->tls_class) : 0;
+}
+
+static int run_outbound(struct run *r)
+{
+    int     s, e;
+
+    if ((s = outbound_sign(r)) < 0 || (e = outbound_encrypt(r)) < 0) {
+	msg_error("%s: signing or encryption failed", r->msg->queue_id);
+	return -1;
+    }
+    if (!s)
+	r->conds |= CF_WHEN_NOT_SIGNED;
+    if (!e)
+	r->conds |= CF_WHEN_NOT_ENCRYPTED;
+    if (r->changed && emit_entity(r) < 0)
+	return -1;
+    return outbound_tls(r);
+}
+
+/* ---- inbound ---------------------------------------------------------- */
+
+/* Which decrypt / verify rules apply (first recipient with a non-void rule). */
+static const struct cf_rule *inbound_rule(struct run *r, enum cf_rule_kind kind)
+{
+    for (size_t i = 0; i < r->msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[kind], r->msg->sender,
+						       r->msg->recipients[i], 0);
+
+	if (rule && !rule_is_void(rule) && (kind != CF_RULE_SMIME_VERIFY || rule->verify))
+	    return rule;
+	if (rule)
+	    return 0;
+    }
+    return 0;
+}
+
+static int inbound_decrypt(struct run *r)
+{
+    const struct engine_msg *msg = r->msg;
+    struct cs_key *keys = 0;
+    size_t  nkeys = 0;
+    struct mbuf plain, canon;
+    char    why[128];
+    enum engine_decrypt st;
+
+    /* Keys of every recipient whose decrypt rule applies. */
+    for (size_t i = 0; i < msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_DECRYPT],
+						       msg->sender, msg->recipients[i], 0);
+
+	if (rule && !rule_is_void(rule))
+	    (void) certstore_decrypt_keys(&r->cfg->smime, rule->certificate,
+					  msg->recipients[i], &keys, &nkeys);
+    }
+    mbuf_init(&plain, 0);
+    mbuf_init(&canon, 0);
+    st = smime_decrypt(r->entity.data, r->entity.len, keys, nkeys, &plain, why, sizeof(why));
+    cs_keys_release(keys, nkeys);
+    r->res->decrypt = st;
+    detail(r, "decrypt: %s (%s)", engine_decrypt_name(st), why);
+    if (st == ED_DECRYPTED) {
+	if (mime_to_crlf(plain.data, plain.len, &canon) < 0) {
+	    mbuf_free(&plain);
+	    return -1;
+	}
+	set_entity(r, &canon);
+	add_action(r, "decrypt");
+    } else if (st != ED_NOT_ENCRYPTED) {
+	r->conds |= CF_WHEN_DECRYPT_FAILED;
+	snprintf(r->why, sizeof(r->why), "decryption failed: %s", why);
+    }
+    mbuf_free(&plain);
+    mbuf_free(&canon);
+    return 0;
+}
+
+/* Verify the current (signed) entity; unwrap when asked or when the
+ * signed content is itself encrypted.  1 unwrapped, 0 kept, -1 error. */
+static int inbound_verify(struct run *r, const struct cf_rule *rule, int have_status)
+{
+    struct smime_verify_result v;
+    X509_STORE *store = certstore_ca(&r->cfg->smime);
+    struct mime_headers h;
+    size_t  off;
+    int     unwrap = rule->remove_signature, ret = 0;
+
+    smime_verify(r->entity.data, r->entity.len, store, &v);
+    X509_STORE_free(store);
+    if (v.status == EV_VALID && v.signer_cert
+	&& !certstore_cert_has_address(v.signer_cert, r->from_addr)) {
+	v.status = EV_INVALID;
+	snprintf(v.reason, sizeof(v.reason), "signer is not the From address");
+    }
+    detail(r, "verify: %s (%s)", engine_verify_name(v.status), v.reason);
+    /* Of several signatures the first bad one is reported. */
+    if (!have_status || r->res->verify == EV_VALID) {
+	r->res->verify = v.status;
+	snprintf(r->res->signer, sizeof(r->res->signer), "%.319s", v.signer);
+	snprintf(r->res->verify_reason, sizeof(r->res->verify_reason), "%s", v.reason);
+    }
+    if (v.status == EV_VALID && r->cfg->smime.collect_sender_certs && v.signer_cert)
+	(void) certstore_collect(&r->cfg->smime, r->from_addr, v.signer_cert);
+    if (v.content.len > 0
+	&& mime_parse_headers(v.content.data, v.content.len, &h, &off) == 0) {
+	if (smime_classify(mime_header_get(&h, "Content-Type")) == SMIME_ENVELOPED)
+	    unwrap = 1;
+	mime_headers_free(&h);
+    }
+    add_action(r, "verify");
+    if (unwrap && v.content.len > 0) {
+	struct mbuf canon;
+
+	mbuf_init(&canon, 0);
+	if (mime_to_crlf(v.content.data, v.content.len, &canon) < 0)
+	    ret = -1;
+	else {
+	    set_entity(r, &canon);
+	    ret = 1;
+	}
+	mbuf_free(&canon);
+    }
+    smime_verify_result_free(&v);
+    return ret;
+}
+
+static void inbound_conditions(struct run *r, int signed_seen, int encrypted_seen)
+{
+    enum engine_verify v = r->res->verify;
+
+    if (!signed_seen && r->res->decrypt != ED_FAILED && r->res->decrypt != ED_NO_KEY)
+	r->conds |= CF_WHEN_NOT_SIGNED;
+    if (!encrypted_seen)
+	r->conds |= CF_WHEN_NOT_ENCRYPTED;
+    if (v == EV_INVALID || v == EV_EXPIRED || v == EV_REVOKED || v == EV_ERROR)
+	r->conds |= CF_WHEN_BAD_SIGNATURE;
+    if (v == EV_UNTRUSTED)
+	r->conds |= CF_WHEN_UNTRUSTED_SIGNATURE;
+    if (!*r->why && (r->conds & (CF_WHEN_BAD_SIGNATURE | CF_WHEN_UNTRUSTED_SIGNATURE)))
+	snprintf(r->why, sizeof(r->why), "signature %s: %s", engine_verify_name(v),
+		 r->res->verify_reason);
+    if (!*r->why && (r->conds & CF_WHEN_NOT_SIGNED))
+	snprintf(r->why, sizeof(r->why), "the message is not signed");
+}
+
+static int add_status_headers(struct run *r, const struct cf_rule *vrule,
+			      const struct cf_rule *drule)
+{
+    char    value[600];
+    struct engine_result *res = r->res;
+
+    if (vrule && res->verify == EV_NONE)
+	res->verify = EV_NOT_SIGNED;
+    if (drule && res->decrypt == ED_NONE)
+	res->decrypt = ED_NOT_ENCRYPTED;
+    if (res->verify != EV_NONE) {
+	if (res->verify == EV_NOT_SIGNED && !*res->verify_reason)
+	    snprintf(res->verify_reason, sizeof(res->verify_reason), "no signature");
+	snprintf(value, sizeof(value), "%s%s%s; %s", engine_verify_name(res->verify),
+		 *res->signer ? "; signer=" : "", res->signer, res->verify_reason);
+	if (add_edit(res, EE_ADD, CF_HDR_VERIFY, 0, value) < 0)
+	    return -1;
+    }
+    if (res->decrypt != ED_NONE
+	&& add_edit(res, EE_ADD, CF_HDR_DECRYPT, 0, engine_decrypt_name(res->decrypt)) < 0)
+	return -1;
+    return 0;
+}
+
+static int run_inbound(struct run *r)
+{
+    const struct cf_rule *drule = inbound_rule(r, CF_RULE_SMIME_DECRYPT);
+    const struct cf_rule *vrule = inbound_rule(r, CF_RULE_SMIME_VERIFY);
+    int     signed_seen = 0, encrypted_seen = 0, verified = 0;
+
+    for (int layer = 0; layer < ENGINE_MAX_LAYERS; layer++) {
+	struct mime_headers h;
+	size_t  off;
+	enum smime_kind kind;
+	int     n;
+
+	if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
+	    return -1;
+	kind = smime_classify(mime_header_get(&h, "Content-Type"));
+	mime_headers_free(&h);
+	if (kind == SMIME_ENVELOPED || (kind == SMIME_OTHER && drule)) {
+	    if (kind == SMIME_ENVELOPED)
+		encrypted_seen = 1;
+	    if (drule == 0)
+		break;
+	    if (inbound_decrypt(r) < 0)
+		return -1;
+	    if (r->res->decrypt == ED_NOT_ENCRYPTED && kind == SMIME_OTHER)
+		kind = SMIME_SIGNED_OPAQUE;	/* pkcs7-mime without smime-type */
+	    else if (r->res->decrypt != ED_DECRYPTED)
+		break;
+	    else {
+		encrypted_seen = 1;
+		continue;
+	    }
+	}
+	if (kind != SMIME_SIGNED_DETACHED && kind != SMIME_SIGNED_OPAQUE
+	    && kind != SMIME_OTHER)
+	    break;
+	signed_seen = 1;
+	if (vrule == 0)
+	    break;
+	if ((n = inbound_verify(r, vrule, verified)) < 0)
+	    return -1;
+	verified = 1;
+	if (n == 0)
+	    break;
+    }
+    inbound_conditions(r, signed_seen, encrypted_seen);
+    if (r->changed && emit_entity(r) < 0)
+	return -1;
+    return add_status_headers(r, vrule, drule);
+}
+
+/* ---- policies --------------------------------------------------------- */
+
+static int set_recipients(struct engine_result *res, char *const *v, size_t n)
+{
+    if ((res->new_recipients = calloc(n ? n : 1, sizeof(char *))) == 0)
+	return -1;
+    for (size_t i = 0; i < n; i++) {
+	if ((res->new_recipients[i] = strdup(v[i])) == 0)
+	    return -1;
+	res->nnew_recipients++;
+    }
+    return 0;
+}
+
+static int mark_subject(struct run *r, const struct cf_rule *rule)
+{
+    const char *tag = rule->subject_tag && *rule->subject_tag ? rule->subject_tag : "[smime]";
+    const char *subj = msg_header(r->msg, "Subject");
+    char   *value;
+    int     ret;
+
+    if (subj == 0)
+	return add_edit(r->res, EE_ADD, "Subject", 0, tag);
+    if (asprintf(&value, "%s %s", subj, tag) < 0)
+	return -1;
+    ret = add_edit(r->res, EE_CHANGE, "Subject", 1, value);
+    free(value);
+    return ret;
+}
+
+/* The first text/plain part of a multipart original (for -stripped). */
+static int first_text_part(const unsigned char *ent, size_t len, struct mbuf *out)
+{
+    struct mime_headers h;
+    struct mime_part parts[32];
+    char    type[128], boundary[128];
+    size_t  off;
+    int     n, found = -1;
+
+    if (mime_parse_headers(ent, len, &h, &off) < 0)
+	return -1;
+    mime_content_type(mime_header_get(&h, "Content-Type"), type, sizeof(type));
+    if (strncmp(type, "multipart/", 10) != 0) {
+	found = strncmp(type, "text/", 5) == 0 ? mbuf_add(out, ent, len) : -1;
+    } else if (mime_param(mime_header_get(&h, "Content-Type"), "boundary", boundary,
+			  sizeof(boundary)) == 0
+	       && (n = mime_multipart_split(ent + off, len - off, boundary, parts, 32)) > 0) {
+	for (int i = 0; i < n && found < 0; i++)
+	    found = first_text_part(ent + off + parts[i].off, parts[i].len, out);
+    }
+    mime_headers_free(&h);
+    return found;
+}
+
+/* New body: the reason as text, the original attached as message/rfc822. */
+static int encapsulate(struct run *r, const struct cf_rule *rule, int stripped)
+{
+    const struct engine_msg *msg = r->msg;
+    struct mbuf body, orig;
+    char    boundary[64], clean[600];
+    int     ret = -1;
+
+    mbuf_init(&body, 0);
+    mbuf_init(&orig, 0);
+    mime_make_boundary(boundary, sizeof(boundary));
+    if (mbuf_printf(&body, "This is a multi-part message in MIME format.\r\n\r\n--%s\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+		    "cryptofilter policy \"%s\" applied: %s.\r\n"
+		    "The original message is attached.\r\n\r\n--%s\r\n"
+		    "Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n",
+		    boundary, rule->name, log_clean(clean, sizeof(clean), r->why), boundary) < 0)
+	goto done;
+    for (size_t i = 0; i < msg->nheaders; i++) {
+	if (strncasecmp(msg->headers[i].name, CF_HDR_PREFIX, strlen(CF_HDR_PREFIX)) == 0
+	    || (stripped && mime_is_content_header(msg->headers[i].name)))
+	    continue;
+	if (mbuf_printf(&orig, "%s: %s\r\n", msg->headers[i].name, msg->headers[i].value) < 0)
+	    goto done;
+    }
+    if (stripped) {
+	struct mbuf ent;
+
+	mbuf_init(&ent, 0);
+	if (load_entity_into(r, &ent) < 0
+	    || (first_text_part(ent.data, ent.len, &orig) < 0
+		&& mbuf_addstr(&orig, "Content-Type: text/plain\r\n\r\n"
+			       "(the attachments were removed)\r\n") < 0)) {
+	    mbuf_free(&ent);
+	    goto done;
+	}
+	mbuf_free(&ent);
+    } else if (mbuf_addstr(&orig, "\r\n") < 0 || spool_to_mbuf(msg->body, &orig) < 0)
+	goto done;
+    if (mime_to_crlf(orig.data, orig.len, &body) < 0
+	|| mbuf_printf(&body, "\r\n--%s--\r\n", boundary) < 0)
+	goto done;
+    /* Replace whatever the engine produced before. */
+    spool_free(r->res->body);
+    if ((r->res->body = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	|| spool_write(r->res->body, body.data, body.len) < 0)
+	goto done;
+    ret = 0;
+    for (size_t i = 0; i < r->res->nedits && ret == 0; i++)
+	if (r->res->edits[i].op == EE_ADD && mime_is_content_header(r->res->edits[i].name)) {
+	    /* Drop Content-* additions of an earlier step. */
+	    free(r->res->edits[i].name);
+	    free(r->res->edits[i].value);
+	    memmove(&r->res->edits[i], &r->res->edits[i + 1],
+		    (r->res->nedits - i - 1) * sizeof(r->res->edits[0]));
+	    r->res->nedits--;
+	    i--;
+	}
+    if (!r->changed)
+	ret = delete_headers(r, "Content-");
+    if (ret == 0) {
+	snprintf(clean, sizeof(clean), "multipart/mixed; boundary=\"%s\"", boundary);
+	ret = add_edit(r->res, EE_ADD, "Content-Type", 0, clean);
+    }
+    if (ret == 0 && !r->changed && msg_header(msg, "MIME-Version") == 0)
+	ret = add_edit(r->res, EE_ADD, "MIME-Version", 0, "1.0");
+
+done:
+    mbuf_free(&body);
+    mbuf_free(&orig);
+    return ret;
+}
+
+/* The first policy rule (over the recipients) whose conditions hold. */
+static const struct cf_rule *find_policy(struct run *r)
+{
+    enum cf_rule_kind kind = r->msg->outbound ? CF_RULE_SMIME_OUTBOUND_POLICY
+	: CF_RULE_SMIME_INBOUND_POLICY;
+
+    for (size_t i = 0; i < r->msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[kind], r->msg->sender,
+						       r->msg->recipients[i], r->subject);
+
+	if (rule && (rule->when & r->conds))
+	    return rule;
+    }
+    return 0;
+}
+
+static int apply_policy(struct run *r)
+{
+    const struct cf_rule *rule = find_policy(r);
+    struct engine_result *res = r->res;
+    char   *pm[1];
+
+    res->conditions = r->conds;
+    if (rule == 0)
+	return 0;
+    res->policy_rule = rule;
+    res->action = rule->action;
+    if (!*r->why)
+	snprintf(r->why, sizeof(r->why), "%s", r->msg->outbound
+		 ? "the message is not signed or not encrypted" : "S/MIME policy");
+    snprintf(res->reply_text, sizeof(res->reply_text), "5.7.1 S/MIME policy \"%s\": %s",
+	     rule->name, r->why);
+    pm[0] = r->cfg->postmaster ? r->cfg->postmaster : "postmaster";
+    switch (rule->action) {
+    case CF_ACTION_MARK_SUBJECT:
+	return mark_subject(r, rule);
+    case CF_ACTION_TEMPFAIL:
+	snprintf(res->reply_text, sizeof(res->reply_text), "4.7.1 S/MIME policy \"%s\": %s",
+		 rule->name, r->why);
+	return 0;
+    case CF_ACTION_FORWARD_POSTMASTER:
+	return set_recipients(res, pm, 1);
+    case CF_ACTION_ENCAPSULATE_POSTMASTER:
+	return encapsulate(r, rule, 0) < 0 ? -1 : set_recipients(res, pm, 1);
+    case CF_ACTION_ENCAPSULATE_RECIPIENT:
+    case CF_ACTION_ENCAPSULATE_RECIPIENT_STRIPPED:
+	if (encapsulate(r, rule, rule->action == CF_ACTION_ENCAPSULATE_RECIPIENT_STRIPPED) < 0)
+	    return -1;
+	return set_recipients(res, r->msg->recipients, r->msg->nrecipients);
+    default:
+	return 0;
+    }
+}
+
+static void make_summary(struct run *r)
+{
+    struct engine_result *res = r->res;
+    char    from[CF_ADDR_MAX + 40], signer[CF_ADDR_MAX + 40];
+
+    snprintf(res->summary, sizeof(res->summary),
+	     "%s from=<%s> nrcpt=%zu actions=%s%s%s%s%s%s%s%s%s policy=%s action=%s%s",
+	     r->msg->outbound ? "out" : "in",
+	     log_clean(from, sizeof(from), r->msg->sender), r->msg->nrecipients,
+	     *res->actions ? res->actions : "none",
+	     res->verify != EV_NONE ? " verify=" : "", engine_verify_name(res->verify),
+	     *res->signer ? " signer=" : "", log_clean(signer, sizeof(signer), res->signer),
+	     res->decrypt != ED_NONE ? " decrypt=" : "", engine_decrypt_name(res->decrypt),
+	     *res->tls_class ? " tls=" : "", res->tls_class,
+	     res->policy_rule ? res->policy_rule->name : "-",
+	     config_action_name(res->action), res->error ? " error=1" : "");
+}
+
+int     engine_run(const struct cf_config *cfg, const struct engine_msg *msg,
+		   struct engine_result *res)
+{
+    struct run r;
+    int     failed;
+
+    memset(res, 0, sizeof(*res));
+    res->action = CF_ACTION_ACCEPT;
+    memset(&r, 0, sizeof(r));
+    r.cfg = cfg;
+    r.msg = msg;
+    r.res = res;
+    mbuf_init(&r.entity, 0);
+    r.subject = msg_header(msg, "Subject");
+    if (r.subject == 0)
+	r.subject = "";
+    if (mime_first_address(msg_header(msg, "From"), r.from_addr, sizeof(r.from_addr)) < 0)
+	(void) addr_normalize(msg->sender ? msg->sender : "", r.from_addr, sizeof(r.from_addr));
+
+    failed = delete_headers(&r, CF_HDR_PREFIX) < 0 || load_entity_into(&r, &r.entity) < 0
+	|| (msg->outbound ? run_outbound(&r) : run_inbound(&r)) < 0
+	|| apply_policy(&r) < 0;
+    if (failed) {
+	res->error = 1;
+	log_openssl_errors("engine");
+    }
+    ERR_clear_error();
+    make_summary(&r);
+    msg_info("%s: %s", *msg->queue_id ? msg->queue_id : "-", res->summary);
+    mbuf_free(&r.entity);
+    return 0;
+}
+
+void    engine_result_free(struct engine_result *res)
+{
+    for (size_t i = 0; i < res->nedits; i++) {
+	free(res->edits[i].name);
+	free(res->edits[i].value);
+    }
+    free(res->edits);
+    spool_free(res->body);
+    for (size_t i = 0; i < res->nnew_recipients; i++)
+	free(res->new_recipients[i]);
+    free(res->new_recipients);
+    res->edits = 0;
+    res->nedits = 0;
+    res->body = 0;
+    res->new_recipients = 0;
+    res->nnew_recipients = 0;
+}
+
+/* ---- rendering and parsing -------------------------------------------- */
+
+struct rhdr {
+    const char *name;
+    const char *value;
+    int     deleted;
+};
+
+/* Apply EDITS to a copy of the header list.  The returned array may point
+ * into MSG and RES; free() it. */
+static struct rhdr *apply_edits(const struct engine_msg *msg, const struct engine_result *res,
+				size_t *n)
+{
+    struct rhdr *v = calloc(msg->nheaders + res->nedits + 1, sizeof(*v));
+
+    if (v == 0)
+	return 0;
+    *n = 0;
+    for (size_t i = 0; i < msg->nheaders; i++, (*n)++) {
+	v[*n].name = msg->headers[i].name;
+	v[*n].value = msg->headers[i].value;
+    }
+    for (size_t e = 0; e < res->nedits; e++) {
+	const struct engine_edit *ed = &res->edits[e];
+	int     k = 0;
+
+	if (ed->op == EE_ADD) {
+	    v[*n].name = ed->name;
+	    v[(*n)++].value = ed->value;
+	    continue;
+	}
+	for (size_t i = 0; i < *n; i++) {
+	    if (v[i].deleted || strcasecmp(v[i].name, ed->name) != 0 || ++k != ed->index)
+		continue;
+	    if (ed->op == EE_DELETE || ed->value == 0)
+		v[i].deleted = 1;
+	    else
+		v[i].value = ed->value;
+	    break;
+	}
+    }
+    return v;
+}
+
+/* Write TEXT with every line ending as EOL. */
+static int put_eol(FILE *fp, const char *text, const char *eol)
+{
+    for (; *text; text++) {
+	if (*text == '\r' && text[1] == '\n')
+	    continue;
+	if (*text == '\n' ? fputs(eol, fp) < 0 : putc(*text, fp) == EOF)
+	    return -1;
+    }
+    return 0;
+}
+
+int     engine_render(const struct engine_msg *msg,
+		      const struct engine_result *res, FILE *fp)
+{
+    struct spool *body = res && res->body ? res->body : msg->body;
+    struct engine_result none;
+    struct rhdr *v;
+    size_t  n;
+    const char *eol = "\n";
+    unsigned char buf[65536];
+    ssize_t got;
+
+    if (res == 0) {
+	memset(&none, 0, sizeof(none));
+	res = &none;
+    }
+    /* New bodies are CRLF; keep the input's line ends otherwise. */
+    if (res->body || (spool_in_file(msg->body) == 0 && spool_size(msg->body) > 0
+		      && memchr(spool_memory(msg->body), '\r',
+				(size_t) spool_size(msg->body)) != 0))
+	eol = "\r\n";
+    if ((v = apply_edits(msg, res, &n)) == 0)
+	return -1;
+    for (size_t i = 0; i < n; i++) {
+	if (v[i].deleted)
+	    continue;
+	if (fprintf(fp, "%s: ", v[i].name) < 0 || put_eol(fp, v[i].value, eol) < 0
+	    || fputs(eol, fp) < 0) {
+	    free(v);
+	    return -1;
+	}
+    }
+    free(v);
+    if (fputs(eol, fp) < 0 || (body && spool_rewind(body) < 0))
+	return -1;
+    while (body && (got = spool_read(body, buf, sizeof(buf))) > 0)
+	if (fwrite(buf, 1, (size_t) got, fp) != (size_t) got)
+	    return -1;
+    return fflush(fp) == 0 ? 0 : -1;
+}
+
+static int push_header(struct engine_msg *msg, const char *name, const char *value)
+{
+    struct engine_header *v = realloc(msg->headers, (msg->nheaders + 1) * sizeof(*v));
+
+    if (v == 0)
+	return -1;
+    msg->headers = v;
+    if ((v[msg->nheaders].name = strdup(name)) == 0)
+	return -1;
+    if ((v[msg->nheaders].value = strdup(value)) == 0) {
+	free(v[msg->nheaders].name);
+	return -1;
+    }
+    msg->nheaders++;
+    return 0;
+}
+
+/* Offset just after the empty line that ends the header block, or -1. */
+static long header_end(const unsigned char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+	if (p[i] != '\n')
+	    continue;
+	if (i + 1 < len && p[i + 1] == '\n')
+	    return (long) (i + 2);
+	if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
+	    return (long) (i + 3);
+    }
+    return -1;
+}
+
+int     engine_msg_parse(struct spool *src, size_t memory_limit,
+			 const char *spool_dir, struct engine_msg *msg)
+{
+    struct mbuf head;
+    struct mime_headers h;
+    unsigned char buf[65536];
+    ssize_t n;
+    long    end = -1;
+    size_t  skip = 0, off;
+    int     ret = -1;
+
+    memset(&h, 0, sizeof(h));
+    msg->headers = 0;
+    msg->nheaders = 0;
+    if ((msg->body = spool_new(memory_limit, spool_dir)) == 0)
+	return -1;
+    mbuf_init(&head, ENGINE_MAX_HEADER_BYTES);
+    if (spool_rewind(src) < 0)
+	goto done;
+    /* Collect the header block (bounded), the rest goes to the body. */
+    while (end < 0 && (n = spool_read(src, buf, sizeof(buf))) > 0) {
+	if (mbuf_add(&head, buf, (size_t) n) < 0) {
+	    msg_warn("message header block larger than %u bytes", ENGINE_MAX_HEADER_BYTES);
+	    goto done;
+	}
+	if (head.len > 0 && (head.data[0] == '\n' || (head.data[0] == '\r' && head.len > 1)))
+	    end = head.data[0] == '\n' ? 1 : 2;	/* no header at all */
+	else
+	    end = header_end(head.data, head.len);
+    }
+    if (end < 0)
+	end = (long) head.len;
+    /* An mbox "From " line is not a header. */
+    if (head.len > 5 && memcmp(head.data, "From ", 5) == 0) {
+	const unsigned char *nl = memchr(head.data, '\n', head.len);
+
+	skip = nl ? (size_t) (nl - head.data) + 1 : 0;
+    }
+    if (mime_parse_headers(head.data + skip, (size_t) end - skip, &h, &off) < 0)
+	goto done;
+    for (size_t i = 0; i < h.n; i++)
+	if (push_header(msg, h.v[i].name, h.v[i].value) < 0)
+	    goto done;
+    /* Lines that did not parse as headers belong to the body. */
+    if (spool_write(msg->body, head.data + skip + off, head.len - skip - off) < 0)
+	goto done;
+    while ((n = spool_read(src, buf, sizeof(buf))) > 0)
+	if (spool_write(msg->body, buf, (size_t) n) < 0)
+	    goto done;
+    ret = n < 0 ? -1 : 0;
+
+done:
+    mime_headers_free(&h);
+    mbuf_free(&head);
+    if (ret < 0)
+	engine_msg_free(msg);
+    return ret;
+}
+
+void    engine_msg_free(struct engine_msg *msg)
+{
+    for (size_t i = 0; i < msg->nheaders; i++) {
+	free(msg->headers[i].name);
+	free(msg->headers[i].value);
+    }
+    free(msg->headers);
+    msg->headers = 0;
+    msg->nheaders = 0;
+    spool_free(msg->body);
+    msg->body = 0;
+}
