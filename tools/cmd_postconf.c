@@ -25,6 +25,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "engine.h"
 #include "toolutil.h"
 
 enum pc_mode { PC_BEFORE_QUEUE, PC_SPLIT };
@@ -64,38 +65,13 @@ struct pc_sockets {
     char    policy[1024];		/* for check_policy_service */
 };
 
-/*
- * TEMPORARY static copy of engine_tls_class_of() (common/engine.h, being
- * added by the engine engineer): the TLS class a tls_outbound rule asks
- * for.  mandatory -> encrypt; upgraded to verify when the rule rejects
- * untrusted, self-signed or expired peers; to secure when it rejects a name
- * mismatch.  Replace with the engine's function once it is in engine.h.
- */
+/* The class index of a tls_outbound rule, as the engine decides it. */
 static int rule_tls_class(const struct cf_rule *r)
 {
-    int     cls;
+    int     rank = engine_tls_class_rank(engine_tls_class_of(r));
 
-    switch (r->tls_type) {
-    case CF_TLS_NONE:
-	return TC_NONE;
-    case CF_TLS_MAY:
-	return TC_MAY;
-    case CF_TLS_VERIFY:
-	cls = TC_VERIFY;
-	break;
-    case CF_TLS_SECURE:
-	cls = TC_SECURE;
-	break;
-    default:
-	cls = TC_ENCRYPT;
-	break;
-    }
-    if (cls < TC_VERIFY && (r->tls_reject & (CF_TLSREJ_UNTRUSTED
-			| CF_TLSREJ_SELF_SIGNED | CF_TLSREJ_EXPIRED)))
-	cls = TC_VERIFY;
-    if (r->tls_reject & CF_TLSREJ_CN_MISMATCH)
-	cls = TC_SECURE;
-    return cls;
+    /* A rule the engine cannot classify is treated as the strictest. */
+    return rank >= 1 && rank <= TC_COUNT ? rank - 1 : TC_SECURE;
 }
 
 /* none and may are always there: the milter may name them for any message. */
