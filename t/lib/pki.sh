@@ -196,7 +196,7 @@ pki_p12() {
     if [ "$legacy" = legacy ]; then
         openssl pkcs12 -export -in "$src" -inkey "$src" -certfile "$dir/ca.pem" \
             -name "$addr" -passout "pass:$pass" -out "$out" \
-            -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1
+            -keypbe PBE-SHA1-3DES -certpbe NONE -macalg sha1
     else
         openssl pkcs12 -export -in "$src" -inkey "$src" -certfile "$dir/ca.pem" \
             -name "$addr" -passout "pass:$pass" -out "$out"
