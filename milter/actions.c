@@ -13,10 +13,36 @@
 #include "rules.h"
 #include "spool.h"
 
+static size_t chunk = ACTIONS_CHUNK;
+
+void    actions_set_chunk(size_t n)
+{
+    chunk = n < ACTIONS_CHUNK_MIN ? ACTIONS_CHUNK_MIN
+	: n > ACTIONS_CHUNK ? ACTIONS_CHUNK : n;
+}
+
 /* libmilter takes char * for text it never changes. */
 static char *mutable(const char *s)
 {
     return (char *) (uintptr_t) s;
+}
+
+/* Past a leading enhanced status code ("5.7.1 "): we pass our own. */
+static const char *skip_status_code(const char *text)
+{
+    const char *p = text;
+
+    if ((*p == '2' || *p == '4' || *p == '5') && p[1] == '.') {
+	for (p += 2; *p >= '0' && *p <= '9'; p++)
+	    ;
+	if (*p++ == '.' && *p >= '0' && *p <= '9') {
+	    while (*p >= '0' && *p <= '9')
+		p++;
+	    if (*p == ' ')
+		return p + 1;
+	}
+    }
+    return text;
 }
 
 char   *actions_reply_text(char *buf, size_t len, const char *text,
@@ -24,6 +50,8 @@ char   *actions_reply_text(char *buf, size_t len, const char *text,
 {
     size_t  out = 0;
 
+    if (text)
+	text = skip_status_code(text);
     if (text == NULL || *text == 0)
 	text = def;
     for (; *text && out + 3 < len; text++) {
@@ -177,7 +205,7 @@ static int apply_edits(SMFICTX *ctx, const struct engine_result *res)
 
 static int replace_body(SMFICTX *ctx, struct spool *body)
 {
-    unsigned char *buf = malloc(ACTIONS_CHUNK);
+    unsigned char *buf = malloc(chunk);
     uint64_t since_progress = 0;
     ssize_t n;
     int     rc = 0;
@@ -186,7 +214,7 @@ static int replace_body(SMFICTX *ctx, struct spool *body)
 	free(buf);
 	return -1;
     }
-    while ((n = spool_read(body, buf, ACTIONS_CHUNK)) > 0) {
+    while ((n = spool_read(body, buf, chunk)) > 0) {
 	if (smfi_replacebody(ctx, buf, (int) n) != MI_SUCCESS) {
 	    msg_warn("smfi_replacebody refused by the MTA");
 	    rc = -1;

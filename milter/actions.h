@@ -16,6 +16,7 @@
 #include "engine.h"
 
 #define ACTIONS_CHUNK		(64 * 1024)	/* smfi_replacebody piece */
+#define ACTIONS_CHUNK_MIN	512
 #define ACTIONS_PROGRESS_EVERY	(4u * 1024 * 1024)
 
 /* What the milter finally did, for the log line and statistics. */
@@ -23,6 +24,13 @@ struct outcome {
     sfsistat status;			/* returned from xxfi_eom */
     char    final[48];			/* "accept", "reject", "tempfail (error)" ... */
 };
+
+/*
+ * Use pieces of N bytes for smfi_replacebody (ACTIONS_CHUNK_MIN ..
+ * ACTIONS_CHUNK).  Only for tests: miltertest reads every end-of-message
+ * packet into a 1 KB stack buffer, so its scripts need small pieces.
+ */
+void    actions_set_chunk(size_t n);
 
 /* Apply RES to the message.  A modification the MTA refuses turns into a
  * tempfail (the message is never passed half changed). */
@@ -41,7 +49,8 @@ void    actions_on_error(SMFICTX *ctx, const struct msg_ctx *msg, int outbound,
 int     actions_must_protect(const struct cf_config *cfg, const char *sender,
 			     char *const *rcpts, size_t nrcpts);
 
-/* Copy TEXT into BUF as an SMTP reply text: printable ASCII, '%' doubled
+/* Copy TEXT into BUF as an SMTP reply text: a leading enhanced status
+ * code dropped (the caller passes its own), printable ASCII, '%' doubled
  * (libmilter treats it as a format character), DEF when TEXT is empty. */
 char   *actions_reply_text(char *buf, size_t len, const char *text,
 			   const char *def);

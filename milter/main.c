@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "actions.h"
 #include "callbacks.h"
 #include "config.h"
 #include "daemon.h"
@@ -57,6 +58,8 @@ int     main(int argc, char **argv)
 	return 0;
     }
     log_configure(&cfg->log);
+    if (getenv("CF_MILTER_BODY_CHUNK"))
+	actions_set_chunk(strtoul(getenv("CF_MILTER_BODY_CHUNK"), NULL, 10));
     if (callbacks_register() < 0 || daemon_open_socket(spec, cfg->milter.user) < 0)
 	return 1;
     daemon_drop_privileges(cfg->milter.user);
