@@ -259,6 +259,30 @@ static int bio_to_mbuf(BIO *bio, struct mbuf *out)
     return n < 0 ? -1 : mbuf_add(out, data, (size_t) n);
 }
 
+/* Does a RecipientInfo of CMS name CERT (issuer and serial or key id)?
+ * This is the match that saves trying every key on every message. */
+static int has_recipient(CMS_ContentInfo *cms, X509 *cert)
+{
+    STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+
+    for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+	CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+
+	if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS
+	    && CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+	    return 1;
+	if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_AGREE) {
+	    STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+
+	    for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+		if (CMS_RecipientEncryptedKey_cert_cmp(sk_CMS_RecipientEncryptedKey_value(reks, j),
+						       cert) == 0)
+		    return 1;
+	}
+    }
+    return 0;
+}
+
 enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 				  const struct cs_key *keys, size_t nkeys,
 				  struct mbuf *out, char *why, size_t whylen)
@@ -282,23 +306,14 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
     for (size_t i = 0; i < nkeys; i++) {
 	if (keys[i].key == 0 || keys[i].cert == 0)
 	    continue;
-	ERR_set_mark();
-	/* With a certificate, only matching RecipientInfos are tried. */
+	if (!has_recipient(cms, keys[i].cert))
+	    continue;
 	if (CMS_decrypt_set1_pkey_and_peer(cms, keys[i].key, keys[i].cert, 0) != 1) {
-	    unsigned long e = ERR_peek_last_error();
-
-	    if (ERR_GET_LIB(e) == ERR_LIB_CMS
-		&& ERR_GET_REASON(e) == CMS_R_NO_MATCHING_RECIPIENT) {
-		ERR_pop_to_mark();
-		continue;
-	    }
-	    ERR_clear_last_mark();
 	    log_openssl_errors(keys[i].path);
 	    snprintf(why, whylen, "key transport failed");
 	    ret = ED_FAILED;
 	    continue;
 	}
-	ERR_clear_last_mark();
 	if ((plain = BIO_new(BIO_s_secmem())) == 0 && (plain = BIO_new(BIO_s_mem())) == 0)
 	    goto done;
 	if (CMS_decrypt(cms, 0, 0, 0, plain, CMS_BINARY) != 1) {
