@@ -5,6 +5,10 @@
 
 #include "request.h"
 
+/* Half empty at most, so a probe always ends at an empty slot. */
+_Static_assert(REQUEST_HASH_SLOTS >= 2 * REQUEST_MAX_ATTRS && REQUEST_MAX_ATTRS < 255,
+	       "request hash size");
+
 void    request_scan_init(struct request_scan *scan)
 {
     scan->pos = 0;
@@ -12,12 +16,34 @@ void    request_scan_init(struct request_scan *scan)
     scan->lines = 0;
 }
 
+static unsigned name_hash(const char *name)
+{
+    unsigned h = 2166136261u;
+
+    while (*name) {
+	h ^= (unsigned char) *name++;
+	h *= 16777619u;
+    }
+    return h;
+}
+
+/* The index of the slot that holds NAME, or of the empty slot where it
+ * would go. */
+static unsigned find_slot(const struct request *req, const char *name)
+{
+    unsigned i = name_hash(name) & (REQUEST_HASH_SLOTS - 1);
+
+    while (req->slot[i] != 0 && strcmp(req->attr[req->slot[i] - 1].name, name) != 0)
+	i = (i + 1) & (REQUEST_HASH_SLOTS - 1);
+    return i;
+}
+
 /* Split the NUL-terminated LINE into REQ's next attribute. */
 static int parse_line(char *line, size_t len, struct request *req,
 		      const char **why)
 {
     char   *eq;
-    size_t  i;
+    unsigned slot;
 
     if (memchr(line, '\0', len) != NULL) {
 	*why = "NUL byte in request";
@@ -33,15 +59,14 @@ static int parse_line(char *line, size_t len, struct request *req,
 	return -1;
     }
     *eq = '\0';
-    for (i = 0; i < req->n; i++) {
-	if (strcmp(req->attr[i].name, line) == 0) {
-	    *why = "duplicate attribute";
-	    return -1;
-	}
+    slot = find_slot(req, line);
+    if (req->slot[slot] != 0) {
+	*why = "duplicate attribute";
+	return -1;
     }
     req->attr[req->n].name = line;
     req->attr[req->n].value = eq + 1;
-    req->n++;
+    req->slot[slot] = (unsigned char) ++req->n;
     return 0;
 }
 
@@ -53,6 +78,7 @@ static int parse_request(char *buf, size_t end, struct request *req,
     char   *nl;
 
     req->n = 0;
+    memset(req->slot, 0, sizeof(req->slot));
     while (start < end) {
 	nl = memchr(buf + start, '\n', end - start);
 	if (parse_line(buf + start, (size_t) (nl - (buf + start)), req, why) < 0)
@@ -116,10 +142,7 @@ enum request_status request_scan(struct request_scan *scan, char *buf,
 
 const char *request_get(const struct request *req, const char *name)
 {
-    size_t  i;
+    unsigned char i = req->slot[find_slot(req, name)];
 
-    for (i = 0; i < req->n; i++)
-	if (strcmp(req->attr[i].name, name) == 0)
-	    return req->attr[i].value;
-    return "";
+    return i ? req->attr[i - 1].value : "";
 }

@@ -23,9 +23,14 @@ struct request_attr {
     const char *value;
 };
 
+#define REQUEST_HASH_SLOTS	128	/* a power of two, >= 2 * REQUEST_MAX_ATTRS */
+
 struct request {
     struct request_attr attr[REQUEST_MAX_ATTRS];
     size_t  n;
+    /* Open-addressing index by name: attr index + 1, 0 = empty.  Makes
+     * the duplicate check and request_get() O(1) instead of O(n). */
+    unsigned char slot[REQUEST_HASH_SLOTS];
 };
 
 /* Where scanning of a partial request stopped. */
