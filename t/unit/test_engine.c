@@ -1,0 +1,431 @@
+/* test_engine - whole messages through engine_run(): outbound sign and
+ * encrypt, inbound decrypt and verify of the result, forged status
+ * headers, policies (partial, mark-subject, encapsulate), TLS classes,
+ * hostile input, and parse/render fidelity. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "certstore.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "spool.h"
+
+static char dir[1024];
+static struct cf_config *cfg;
+
+static const char conf_fmt[] =
+    "postmaster = \"pm@example.com\"\n"
+    "milter { spool_dir = \"%s\" memory_limit = 4K }\n"
+    "log { file = false }\n"
+    "statistics { enabled = false }\n"
+    "smime { cert_dir = \"%s/cert\" ca_file = \"ca.pem\" collect_sender_certs = false }\n"
+    "tls_outbound \"partner\" { from = \"*\" to = \"*@partner.com\" subject = \"*\" type = mandatory"
+    "  reject = {untrusted} }\n"
+    "tls_outbound \"rest\" { from = \"*\" to = \"*\" subject = \"*\" type = may }\n"
+    "smime_verify \"all\" { from = \"*\" to = \"*\" verify = true }\n"
+    "smime_decrypt \"all\" { from = \"*\" to = \"*\" certificate = \"*\" }\n"
+    "smime_sign \"ours\" { from = \"*@example.com\" to = \"*\" certificate = \"*\" }\n"
+    "smime_encrypt \"any\" { from = \"*\" to = \"*\" certificate = \"*\" }\n"
+    "smime_inbound_policy \"mark\" { from = \"*\" to = \"bob@*\" when = {not-signed, bad-signature}"
+    "  action = mark-subject subject_tag = \"[unsigned]\" }\n"
+    "smime_inbound_policy \"pm\" { from = \"*\" to = \"carol@*\" when = {not-signed}"
+    "  action = encapsulate-postmaster }\n"
+    "smime_outbound_policy \"partial\" { from = \"*\" to = \"*\" when = {partial} action = ndr }\n";
+
+static int setup(void **state)
+{
+    const char *src = getenv("CF_SRCDIR"), *tmp = getenv("CF_TMPDIR");
+    char    cmd[4096], *text;
+
+    (void) state;
+    log_init("test_engine", 1);
+    snprintf(dir, sizeof(dir), "%s/engine-pki", tmp ? tmp : "/tmp");
+    snprintf(cmd, sizeof(cmd), "bash -c '. \"%s/t/lib/pki.sh\" && pki_make \"%s\"' >/dev/null 2>&1",
+	     src ? src : ".", dir);
+    if (system(cmd) != 0)
+	return -1;
+    if (asprintf(&text, conf_fmt, dir, dir) < 0)
+	return -1;
+    if (config_load_string(text, "test.conf", stderr, &cfg) != 0) {
+	free(text);
+	return -1;
+    }
+    free(text);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void) state;
+    config_unref(cfg);
+    certstore_flush();
+    return 0;
+}
+
+/* Parse TEXT as a whole message with the given envelope. */
+static void make_msg(struct engine_msg *msg, const char *text, int outbound,
+		     const char *sender, char **rcpts, size_t nrcpts)
+{
+    struct spool *sp = spool_new(0, dir);
+
+    assert_int_equal(spool_write(sp, text, strlen(text)), 0);
+    memset(msg, 0, sizeof(*msg));
+    assert_int_equal(engine_msg_parse(sp, 4096, dir, msg), 0);
+    spool_free(sp);
+    msg->outbound = outbound;
+    msg->queue_id = "TESTQ";
+    msg->client_addr = "127.0.0.1";
+    msg->sender = sender;
+    msg->recipients = rcpts;
+    msg->nrecipients = nrcpts;
+}
+
+/* Render into a NUL-terminated heap string. */
+static char *render(const struct engine_msg *msg, const struct engine_result *res)
+{
+    char   *buf = 0;
+    size_t  len = 0;
+    FILE   *fp = open_memstream(&buf, &len);
+
+    assert_non_null(fp);
+    assert_int_equal(engine_render(msg, res, fp), 0);
+    fclose(fp);
+    return buf;
+}
+
+static const struct engine_edit *find_edit(const struct engine_result *res,
+					   enum engine_edit_op op, const char *name)
+{
+    for (size_t i = 0; i < res->nedits; i++)
+	if (res->edits[i].op == op && strcasecmp(res->edits[i].name, name) == 0)
+	    return &res->edits[i];
+    return 0;
+}
+
+static void test_tls_class(void **state)
+{
+    struct cf_rule r;
+
+    (void) state;
+    memset(&r, 0, sizeof(r));
+    assert_string_equal(engine_tls_class_of(0), "");
+    r.tls_type = CF_TLS_NONE;
+    assert_string_equal(engine_tls_class_of(&r), "none");
+    r.tls_type = CF_TLS_MAY;
+    assert_string_equal(engine_tls_class_of(&r), "may");
+    r.tls_type = CF_TLS_MANDATORY;
+    assert_string_equal(engine_tls_class_of(&r), "encrypt");
+    r.tls_reject = CF_TLSREJ_WEAK_CIPHER | CF_TLSREJ_NO_PFS;
+    assert_string_equal(engine_tls_class_of(&r), "encrypt");
+    r.tls_reject |= CF_TLSREJ_SELF_SIGNED;
+    assert_string_equal(engine_tls_class_of(&r), "verify");
+    r.tls_reject |= CF_TLSREJ_CN_MISMATCH;
+    assert_string_equal(engine_tls_class_of(&r), "secure");
+    r.tls_type = CF_TLS_VERIFY;
+    r.tls_reject = 0;
+    assert_string_equal(engine_tls_class_of(&r), "verify");
+    r.tls_type = CF_TLS_SECURE;
+    assert_string_equal(engine_tls_class_of(&r), "secure");
+    assert_true(engine_tls_class_rank("none") < engine_tls_class_rank("may"));
+    assert_true(engine_tls_class_rank("may") < engine_tls_class_rank("encrypt"));
+    assert_true(engine_tls_class_rank("encrypt") < engine_tls_class_rank("verify"));
+    assert_true(engine_tls_class_rank("verify") < engine_tls_class_rank("secure"));
+    assert_int_equal(engine_tls_class_rank("bogus"), 0);
+}
+
+static const char plain_msg[] =
+    "From: Alice <alice@example.com>\n"
+    "To: bob@example.com\n"
+    "Subject: quarterly numbers\n"
+    "X-CryptoFilter-SMIME-Verify-Status: valid; forged\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "x-cryptofilter-smime-verify-status: valid; forged again\n"
+    "\n"
+    "Caf\xc3\xa9 numbers are up.\n"
+    "Second line with trailing space \n";
+
+static void test_roundtrip(void **state)
+{
+    char   *to_bob[] = {"bob@example.com"};
+    char   *to_two[] = {"bob@example.com", "dave@partner.com"};
+    struct engine_msg out, in;
+    struct engine_result ro, ri;
+    const struct engine_edit *e;
+    char   *wire, *final;
+
+    (void) state;
+    make_msg(&out, plain_msg, 1, "alice@example.com", to_two, 2);
+    assert_int_equal(engine_run(cfg, &out, &ro), 0);
+    assert_int_equal(ro.error, 0);
+    assert_string_equal(ro.actions, "sign,encrypt");
+    assert_int_equal(ro.action, CF_ACTION_ACCEPT);
+    assert_non_null(ro.body);
+    /* Forged status headers go first, highest index first. */
+    assert_int_equal(ro.edits[0].op, EE_DELETE);
+    assert_int_equal(ro.edits[0].index, 2);
+    assert_int_equal(ro.edits[1].op, EE_DELETE);
+    assert_int_equal(ro.edits[1].index, 1);
+    /* Strictest TLS class of the two recipients. */
+    assert_string_equal(ro.tls_class, "verify");
+    e = find_edit(&ro, EE_ADD, CF_HDR_TLS);
+    assert_non_null(e);
+    assert_string_equal(e->value, "verify");
+    e = find_edit(&ro, EE_ADD, "Content-Type");
+    assert_non_null(e);
+    assert_non_null(strstr(e->value, "smime-type=enveloped-data"));
+    wire = render(&out, &ro);
+    assert_null(strstr(wire, "forged"));
+    assert_null(strstr(wire, "numbers are up"));
+    assert_non_null(strstr(wire, "Subject: quarterly numbers\r\n"));
+
+    /* Bob's side: decrypt, verify, status headers. */
+    make_msg(&in, wire, 0, "alice@example.com", to_bob, 1);
+    assert_int_equal(engine_run(cfg, &in, &ri), 0);
+    assert_int_equal(ri.error, 0);
+    assert_int_equal(ri.decrypt, ED_DECRYPTED);
+    assert_int_equal(ri.verify, EV_VALID);
+    assert_string_equal(ri.signer, "alice@example.com");
+    assert_string_equal(ri.actions, "decrypt,verify");
+    assert_int_equal(ri.action, CF_ACTION_ACCEPT);	/* signed: no mark */
+    final = render(&in, &ri);
+    assert_non_null(strstr(final, "X-CryptoFilter-SMIME-Verify-Status: valid; signer=alice@example.com"));
+    assert_non_null(strstr(final, "X-CryptoFilter-SMIME-Decrypt-Status: decrypted"));
+    /* The 8bit text was made quoted-printable before signing. */
+    assert_non_null(strstr(final, "Caf=C3=A9 numbers are up."));
+    assert_non_null(strstr(final, "trailing space=20"));
+    assert_non_null(strstr(final, "multipart/signed"));
+    free(final);
+    engine_result_free(&ri);
+    engine_msg_free(&in);
+
+    /* Dave (not bob): the same, and no bob policy. */
+    make_msg(&in, wire, 0, "alice@example.com", (char *[]) {"dave@partner.com"}, 1);
+    assert_int_equal(engine_run(cfg, &in, &ri), 0);
+    assert_int_equal(ri.decrypt, ED_DECRYPTED);
+    assert_int_equal(ri.verify, EV_VALID);
+    engine_result_free(&ri);
+    engine_msg_free(&in);
+
+    /* Erin is not a recipient: no key, nothing changes in the body. */
+    make_msg(&in, wire, 0, "alice@example.com", (char *[]) {"erin@partner.com"}, 1);
+    assert_int_equal(engine_run(cfg, &in, &ri), 0);
+    assert_int_equal(ri.decrypt, ED_NO_KEY);
+    assert_null(ri.body);
+    assert_true(ri.conditions & CF_WHEN_DECRYPT_FAILED);
+    engine_result_free(&ri);
+    engine_msg_free(&in);
+
+    free(wire);
+    engine_result_free(&ro);
+    engine_msg_free(&out);
+}
+
+static void test_partial(void **state)
+{
+    char   *rcpts[] = {"bob@example.com", "nocert@partner.com"};
+    struct engine_msg m;
+    struct engine_result r;
+
+    (void) state;
+    make_msg(&m, "From: alice@example.com\nSubject: s\n\nhello\n", 1, "alice@example.com", rcpts, 2);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_int_equal(r.error, 0);
+    assert_true(r.conditions & CF_WHEN_PARTIAL);
+    assert_true(r.conditions & CF_WHEN_NOT_ENCRYPTED);
+    assert_false(r.conditions & CF_WHEN_NOT_SIGNED);
+    assert_int_equal(r.action, CF_ACTION_NDR);
+    assert_non_null(r.policy_rule);
+    assert_string_equal(r.policy_rule->name, "partial");
+    assert_string_equal(r.actions, "sign");
+    assert_non_null(strstr(r.reply_text, "5.7.1"));
+    engine_result_free(&r);
+    engine_msg_free(&m);
+}
+
+static void test_mark_subject(void **state)
+{
+    char   *rcpts[] = {"bob@example.com"};
+    struct engine_msg m;
+    struct engine_result r;
+    const struct engine_edit *e;
+    char   *out;
+
+    (void) state;
+    make_msg(&m, "From: x@y.org\nSubject: hi\n\nunsigned\n", 0, "x@y.org", rcpts, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_int_equal(r.verify, EV_NOT_SIGNED);
+    assert_int_equal(r.decrypt, ED_NOT_ENCRYPTED);
+    assert_int_equal(r.action, CF_ACTION_MARK_SUBJECT);
+    e = find_edit(&r, EE_CHANGE, "Subject");
+    assert_non_null(e);
+    assert_int_equal(e->index, 1);
+    assert_string_equal(e->value, "hi [unsigned]");
+    out = render(&m, &r);
+    assert_string_equal(out, "From: x@y.org\nSubject: hi [unsigned]\n"
+			"X-CryptoFilter-SMIME-Verify-Status: not-signed; no signature\n"
+			"X-CryptoFilter-SMIME-Decrypt-Status: not-encrypted\n\nunsigned\n");
+    free(out);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+    /* No Subject at all: one is added. */
+    make_msg(&m, "From: x@y.org\n\nunsigned\n", 0, "x@y.org", rcpts, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    e = find_edit(&r, EE_ADD, "Subject");
+    assert_non_null(e);
+    assert_string_equal(e->value, "[unsigned]");
+    engine_result_free(&r);
+    engine_msg_free(&m);
+}
+
+static void test_encapsulate(void **state)
+{
+    char   *rcpts[] = {"carol@example.com"};
+    struct engine_msg m;
+    struct engine_result r;
+    char   *out;
+
+    (void) state;
+    make_msg(&m, "From: x@y.org\nSubject: hi\nContent-Type: text/plain\n\nthe original\n",
+	     0, "x@y.org", rcpts, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_int_equal(r.action, CF_ACTION_ENCAPSULATE_POSTMASTER);
+    assert_int_equal(r.nnew_recipients, 1);
+    assert_string_equal(r.new_recipients[0], "pm@example.com");
+    assert_non_null(r.body);
+    out = render(&m, &r);
+    assert_non_null(strstr(out, "Content-Type: multipart/mixed; boundary="));
+    assert_non_null(strstr(out, "Content-Type: message/rfc822"));
+    assert_non_null(strstr(out, "the original"));
+    assert_non_null(strstr(out, "not signed"));
+    /* The old Content-Type is gone: exactly one left at the top level. */
+    {
+	char   *end = strstr(out, "\r\n\r\n"), *p = out;
+	int     n = 0;
+
+	assert_non_null(end);
+	while ((p = strstr(p, "Content-Type:")) != 0 && p < end)
+	    n++, p++;
+	assert_int_equal(n, 1);
+    }
+    free(out);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+}
+
+static void test_hostile(void **state)
+{
+    char   *rcpts[] = {"bob@example.com"};
+    const char *bad[] = {
+	"From: x@y.org\nSubject: s\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\n"
+	    "Content-Transfer-Encoding: base64\n\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n",
+	"From: x@y.org\nSubject: s\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+	    " boundary=zz\n\n--zz\nContent-Type: text/plain\n\nx\n--zz\n"
+	    "Content-Type: application/pkcs7-signature\nContent-Transfer-Encoding: base64\n\n!!!!\n--zz--\n",
+	"From: x@y.org\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"\n\nno boundary\n",
+	"From: x@y.org\nContent-Type: application/pkcs7-mime\n\n\x30\x82\xff\xff\x06\x09",
+	"garbage without headers\n\n\n",
+	"",
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	struct engine_msg m;
+	struct engine_result r;
+	char   *out;
+
+	make_msg(&m, bad[i], 0, "x@y.org", rcpts, 1);
+	assert_int_equal(engine_run(cfg, &m, &r), 0);
+	assert_int_equal(r.error, 0);
+	assert_null(r.body);		/* kept unchanged */
+	if (i == 0)
+	    assert_int_equal(r.decrypt, ED_FAILED);
+	if (i == 1 || i == 2)
+	    assert_int_equal(r.verify, EV_ERROR);
+	out = render(&m, &r);
+	assert_non_null(strstr(out, CF_HDR_VERIFY));
+	free(out);
+	engine_result_free(&r);
+	engine_msg_free(&m);
+    }
+}
+
+/* Without rules that apply, render gives back the input byte for byte,
+ * LF or CRLF, and a body larger than memory_limit spills to a file. */
+static void test_fidelity(void **state)
+{
+    struct cf_config *none;
+    const char *texts[] = {
+	"From: a@b.c\nSubject: x\n  folded\n\nbody\nline\n",
+	"From: a@b.c\r\nSubject: x\r\n\r\nbody\r\n",
+	"From a@b.c Thu Jan  1 00:00:00 2026\nFrom: a@b.c\n\nmbox line skipped\n",
+    };
+    const char *expect[] = {
+	"From: a@b.c\nSubject: x  folded\n\nbody\nline\n",
+	"From: a@b.c\r\nSubject: x\r\n\r\nbody\r\n",
+	"From: a@b.c\n\nmbox line skipped\n",
+    };
+    char   *rcpts[] = {"bob@example.com"};
+    char   *big;
+
+    (void) state;
+    assert_int_equal(config_load_string("log { file = false }\n", "none.conf", stderr, &none), 0);
+    for (size_t i = 0; i < 3; i++) {
+	struct engine_msg m;
+	struct engine_result r;
+	char   *out;
+
+	make_msg(&m, texts[i], 0, "a@b.c", rcpts, 1);
+	assert_int_equal(engine_run(none, &m, &r), 0);
+	assert_int_equal(r.nedits, 0);
+	out = render(&m, &r);
+	assert_string_equal(out, expect[i]);
+	free(out);
+	engine_result_free(&r);
+	engine_msg_free(&m);
+    }
+    big = malloc(100000);
+    memset(big, 'a', 99999);
+    big[99999] = 0;
+    memcpy(big, "From: a@b.c\n\n", 13);
+    {
+	struct engine_msg m;
+	struct engine_result r;
+	char   *out;
+
+	make_msg(&m, big, 1, "alice@example.com", rcpts, 1);
+	assert_true(spool_in_file(m.body));
+	assert_int_equal(engine_run(cfg, &m, &r), 0);
+	assert_string_equal(r.actions, "sign,encrypt");
+	assert_true(spool_in_file(r.body));
+	out = render(&m, &r);
+	assert_true(strlen(out) > 100000);
+	free(out);
+	engine_result_free(&r);
+	engine_msg_free(&m);
+    }
+    free(big);
+    config_unref(none);
+}
+
+int     main(void)
+{
+    const struct CMUnitTest tests[] = {
+	cmocka_unit_test(test_tls_class),
+	cmocka_unit_test(test_roundtrip),
+	cmocka_unit_test(test_partial),
+	cmocka_unit_test(test_mark_subject),
+	cmocka_unit_test(test_encapsulate),
+	cmocka_unit_test(test_hostile),
+	cmocka_unit_test(test_fidelity),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
