@@ -468,7 +468,8 @@ static int add_alt_keys(const struct cf_smime_cfg *cfg, const char *base,
 	n++;
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1)
+	qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
 	struct cs_key k;
 

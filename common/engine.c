@@ -563,7 +563,9 @@ static int add_status_headers(struct run *r, const struct cf_rule *vrule,
     char    value[600];
     struct engine_result *res = r->res;
 
-    if (vrule && res->verify == EV_NONE)
+    /* Content we could not decrypt may or may not be signed: say nothing. */
+    if (vrule && res->verify == EV_NONE && res->decrypt != ED_FAILED
+	&& res->decrypt != ED_NO_KEY)
 	res->verify = EV_NOT_SIGNED;
     if (drule && res->decrypt == ED_NONE)
 	res->decrypt = ED_NOT_ENCRYPTED;
