@@ -134,6 +134,10 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 
     if (conn == NULL)
 	return tempfail_now(ctx, "no connection context at MAIL");
+    if (msg_refusing()) {
+	smfi_setreply(ctx, "451", "4.3.2", "Service shutting down, try again later");
+	return SMFIS_TEMPFAIL;
+    }
     if ((cfg = reload_acquire()) == NULL)
 	return tempfail_now(ctx, "no configuration");
     take_tls(ctx, conn);

@@ -13,6 +13,17 @@
 #include "reload.h"
 
 static int in_flight;			/* __atomic: messages being handled */
+static int refusing;			/* __atomic: shutting down */
+
+void    msg_refuse_new(void)
+{
+    __atomic_store_n(&refusing, 1, __ATOMIC_SEQ_CST);
+}
+
+int     msg_refusing(void)
+{
+    return __atomic_load_n(&refusing, __ATOMIC_SEQ_CST);
+}
 
 int     msg_in_flight(void)
 {

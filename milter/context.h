@@ -78,6 +78,11 @@ void    msg_cleanup(struct msg_ctx *msg);
 /* Messages between envfrom and cleanup, over all connections. */
 int     msg_in_flight(void);
 
+/* At shutdown: refuse new messages (envfrom tempfails) so that the ones
+ * in flight can finish before the listener stops. */
+void    msg_refuse_new(void);
+int     msg_refusing(void);
+
 /* "<a@b>" -> "a@b", surrounding white space removed, into a new string. */
 char   *strip_brackets(const char *addr);
 

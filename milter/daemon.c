@@ -267,9 +267,15 @@ int     daemon_run(const char *spec)
 	}
 	break;
     }
+    /*
+     * libmilter (worker pool) stops serving every session as soon as the
+     * listener stops, so the messages in flight finish first while new
+     * ones are deferred.
+     */
     msg_info("signal %d: stopping", sig);
-    stop_listener(spec, tid);
+    msg_refuse_new();
     drain();
+    stop_listener(spec, tid);
     msg_info("stopped");
     return status;
 }

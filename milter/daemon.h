@@ -32,8 +32,9 @@ void    daemon_detach(void);
 
 /*
  * Run smfi_main() in a thread and wait for signals in this one until
- * SIGTERM or SIGINT; then stop the listener, let the messages in flight
- * finish (at most DAEMON_DRAIN_SECONDS) and return the exit status.
+ * SIGTERM or SIGINT; then defer new messages, let the ones in flight
+ * finish (at most DAEMON_DRAIN_SECONDS), stop the listener and return the
+ * exit status.
  */
 int     daemon_run(const char *spec);
 

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "actions.h"
@@ -27,7 +28,8 @@ static int usage(void)
 
 int     main(int argc, char **argv)
 {
-    const char *path = CF_DEFAULT_CONFIG, *spec = NULL, *why = NULL;
+    const char *path = CF_DEFAULT_CONFIG, *why = NULL;
+    char   *spec = NULL;
     int     foreground = 0, check = 0, ch, status;
     struct cf_config *cfg = NULL;
 
@@ -45,11 +47,12 @@ int     main(int argc, char **argv)
     log_init("cryptofilter-milter", 1);
     if (config_load(path, stderr, &cfg) != 0)
 	return CF_EX_CONFIG;
-    if (spec == NULL)
-	spec = cfg->milter.socket;
-    if (spec == NULL || daemon_check_socket(spec, &why) < 0) {
-	fprintf(stderr, "%s: milter.socket \"%s\": %s\n", path,
-		spec ? spec : "", why ? why : "not set");
+    /* A copy: a reload frees the configuration the name came from. */
+    if ((spec = strdup(spec ? spec : cfg->milter.socket ? cfg->milter.socket : "")) == NULL)
+	return 1;
+    if (*spec == 0 || daemon_check_socket(spec, &why) < 0) {
+	fprintf(stderr, "%s: milter.socket \"%s\": %s\n", path, spec,
+		why ? why : "not set");
 	return CF_EX_CONFIG;
     }
     if (check) {
@@ -70,5 +73,6 @@ int     main(int argc, char **argv)
     reload_init(cfg, path);
     status = daemon_run(spec);
     reload_shutdown();
+    free(spec);
     return status;
 }
