@@ -212,4 +212,8 @@ if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.stderr.write(__doc__)
         sys.exit(64)
-    sys.exit(COMMANDS[sys.argv[1]](*sys.argv[2:]))
+    try:
+        sys.exit(COMMANDS[sys.argv[1]](*sys.argv[2:]))
+    except OSError as e:
+        sys.stderr.write("msgtool: %s\n" % e)
+        sys.exit(2)
