@@ -31,6 +31,8 @@ check() {
     if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
 
+not() { ! "$@"; }
+
 it_finish() {
     echo "# $IT_PASS passed, $IT_FAIL failed"
     [ "$IT_FAIL" -eq 0 ] || exit 1

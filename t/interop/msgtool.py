@@ -184,9 +184,8 @@ def cmd_wrap_signed(ent, sig, micalg, *hdrs):
     out += (b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";'
             b' micalg=' + micalg.encode() + b'; boundary="' + bnd + b'"\r\n\r\n')
     out += b"This is an S/MIME signed message\r\n\r\n"
-    out += b"--" + bnd + b"\r\n" + read(ent)
-    if not out.endswith(b"\r\n"):
-        out += b"\r\n"
+    # The CRLF before a delimiter belongs to the delimiter, not the part.
+    out += b"--" + bnd + b"\r\n" + read(ent) + b"\r\n"
     out += b"--" + bnd + b"\r\n"
     out += b"Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
     out += b"Content-Transfer-Encoding: base64\r\n"
