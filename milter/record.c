@@ -149,13 +149,13 @@ static void write_stats(const struct msg_ctx *msg, int outbound,
     }
 }
 
-static void log_lines(const struct msg_ctx *msg, int outbound,
+static void log_lines(const struct conn_ctx *conn, const struct msg_ctx *msg, int outbound,
 		      const struct engine_result *res,
 		      const struct outcome *out, const char *rcpts,
 		      const char *client)
 {
     const char *qid = msg->queue_id && *msg->queue_id ? msg->queue_id : "NOQUEUE";
-    char    a[512], b[1024];
+    char    a[512], b[1024], c[256];
 
     if (log_header_enabled()) {
 	for (size_t i = 0; i < msg->nheaders; i++)
@@ -163,10 +163,18 @@ static void log_lines(const struct msg_ctx *msg, int outbound,
 		     log_clean(a, sizeof(a), msg->headers[i].name),
 		     log_clean(b, sizeof(b), msg->headers[i].value));
     }
-    if (log_transfer_enabled())
-	msg_info("%s: from=<%s> to=<%s> size=%llu client=%s", qid,
+    if (log_transfer_enabled()) {
+	char    tls[200] = "";
+
+	if (conn->tls_version && *conn->tls_version)
+	    snprintf(tls, sizeof(tls), " tls=%.32s cipher=%.100s bits=%.8s",
+		     conn->tls_version, conn->cipher ? conn->cipher : "",
+		     conn->cipher_bits ? conn->cipher_bits : "");
+	msg_info("%s: from=<%s> to=<%s> size=%llu client=%s%s", qid,
 		 log_clean(a, sizeof(a), msg->sender ? msg->sender : ""),
-		 log_clean(b, sizeof(b), rcpts), record_size(msg), client);
+		 log_clean(b, sizeof(b), rcpts), record_size(msg), client,
+		 log_clean(c, sizeof(c), tls));
+    }
     msg_info("%s: %s %s; action=%s", qid, outbound ? "outbound" : "inbound",
 	     log_clean(b, sizeof(b), res ? res->summary
 		       : (msg->failed[0] ? msg->failed : "not processed")),
@@ -188,6 +196,6 @@ void    record_message(const struct conn_ctx *conn, const struct msg_ctx *msg,
 	return;
     }
     write_stats(msg, outbound, res, out, rcpts, subject ? subject : "", client);
-    log_lines(msg, outbound, res, out, rcpts, client);
+    log_lines(conn, msg, outbound, res, out, rcpts, client);
     free(rcpts);
 }

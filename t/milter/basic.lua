@@ -3,7 +3,7 @@
 -- message larger than memory_limit (spilled), the recipient and header caps.
 local t = dofile(os.getenv("MT_LIB"))
 
-local conn = t.connect("192.0.2.10")
+local conn = t.connect("192.0.2.10", nil, {"TLSv1.3", "TLS_AES_256_GCM_SHA384", "256"})
 
 -- connect/helo/envfrom/envrcpt/header/eoh/body/eom
 local r = t.send(conn, t.plain("BASIC1", "dave@partner.com", {"bob@example.com"}))
@@ -12,7 +12,8 @@ t.check(r == SMFIR_ACCEPT, "plain message: " .. t.reply_name(r))
 -- abort after the body, then a new message on the same connection
 t.transaction(conn, t.plain("ABORTED1", "dave@partner.com", {"bob@example.com"}))
 t.ok(mt.abort(conn), "abort")
-r = t.send(conn, t.plain("AFTERABORT1", "erin@partner.com", {"alice@example.com"}))
+r = t.send(conn, t.plain("AFTERABORT1", "erin@partner.com", {"alice@example.com"},
+  {{"X-Evil", "line\rinjected: yes"}}))
 t.check(r == SMFIR_ACCEPT, "message after abort: " .. t.reply_name(r))
 
 -- larger than memory_limit (64K): spilled to spool_dir

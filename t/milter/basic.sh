@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 mt_setup
 mt_config basic ''
+sed -i 's/message_transfer = true/message_transfer = true  message_header = true/' "$MT_DIR/basic.conf"
 mt_start basic
 mt_lua basic.lua || fail "basic.lua"
 mt_stop
@@ -31,6 +32,10 @@ big=$(ls "$MT_DIR"/hist/HIST-IN/*BIG1*.eml)
 
 # One log line per message, with queue id and final action.
 grep -q "BIG1: inbound .*action=" "$MT_DIR"/log/MB*.LOG || fail "no log line for BIG1"
-grep -q "BASIC1: from=<dave@partner.com> to=<bob@example.com> size=" "$MT_DIR"/log/MB*.LOG \
-    || fail "no message_transfer log line"
+grep -q "BASIC1: from=<dave@partner.com> to=<bob@example.com> size=[0-9]* client=192.0.2.10 tls=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256" "$MT_DIR"/log/MB*.LOG \
+    || fail "no message_transfer log line with the TLS macros"
+# message_header: each header logged, control characters escaped
+grep -q "AFTERABORT1: header Subject: test AFTERABORT1" "$MT_DIR"/log/MB*.LOG || fail "headers not logged"
+grep -qF 'AFTERABORT1: header X-Evil: line\x0dinjected: yes' "$MT_DIR"/log/MB*.LOG \
+    || fail "header with CR not logged escaped"
 echo "basic: ok"

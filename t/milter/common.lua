@@ -29,13 +29,18 @@ function t.expect(conn, want, what)
   end
 end
 
--- Connect and send connect + HELO.  DAEMON sets {daemon_name}.
-function t.connect(ip, daemon)
+-- Connect and send connect + HELO.  DAEMON sets {daemon_name}; TLS =
+-- {version, cipher, bits} sends the TLS macros with HELO.
+function t.connect(ip, daemon, tls)
   local conn = mt.connect(os.getenv("MT_SOCKET"), 40, 0.05)
   if conn == nil then t.fail("cannot connect to " .. tostring(os.getenv("MT_SOCKET"))) end
   if daemon then t.ok(mt.macro(conn, SMFIC_CONNECT, "{daemon_name}", daemon), "macro") end
   t.ok(mt.conninfo(conn, "client.test", ip), "conninfo")
   t.expect(conn, SMFIR_CONTINUE, "connect")
+  if tls then
+    t.ok(mt.macro(conn, SMFIC_HELO, "{tls_version}", tls[1], "{cipher}", tls[2],
+                  "{cipher_bits}", tls[3]), "macro")
+  end
   t.ok(mt.helo(conn, "client.test"), "helo")
   t.expect(conn, SMFIR_CONTINUE, "helo")
   return conn
