@@ -38,13 +38,20 @@ pf_die() {
 }
 
 # Make the instance (not started): directories, main.cf, master.cf, ports.
+# A caller that wants fixed places (the demo) presets PF_SETUP_DIR (an
+# absolute, new or empty directory), PF_SETUP_PORT, PF_SETUP_SINK_DIR.
 pf_setup() {
-    PF_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cf-pf.XXXXXX") || pf_die "mktemp failed"
+    if [ -n "${PF_SETUP_DIR:-}" ]; then
+	PF_DIR=$PF_SETUP_DIR
+	mkdir -p "$PF_DIR" || pf_die "cannot make $PF_DIR"
+    else
+	PF_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cf-pf.XXXXXX") || pf_die "mktemp failed"
+    fi
     chmod 0755 "$PF_DIR"
     PF_ETC=$PF_DIR/etc
-    PF_SINK_DIR=$PF_DIR/sink
+    PF_SINK_DIR=${PF_SETUP_SINK_DIR:-$PF_DIR/sink}
     mkdir -p "$PF_ETC" "$PF_DIR/queue" "$PF_DIR/log" "$PF_SINK_DIR"
-    PF_PORT=$(free_port)
+    PF_PORT=${PF_SETUP_PORT:-$(free_port)}
     PF_SINK_PORT=$(free_port)
     while [ "$PF_SINK_PORT" = "$PF_PORT" ]; do PF_SINK_PORT=$(free_port); done
     PF_MYHOSTNAME=pf-$$.cryptofilter.test
@@ -440,7 +447,7 @@ pf_gateway() {
     local conf=$1 mode=${2:-before-queue} tool=${CF_TOOL:-$PF_BUILD/cryptofilter}
     local -a opts=(-c "$conf" --postfix-dir "$PF_ETC")
     [ -x "$tool" ] || pf_die "no $tool"
-    PF_OUT_PORT=$(free_port)
+    PF_OUT_PORT=${PF_SETUP_OUT_PORT:-$(free_port)}
     export PF_OUT_PORT
     if [ "$mode" = split ]; then
 	PF_REINJECT_PORT=$(free_port)
