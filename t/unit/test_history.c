@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -222,6 +223,58 @@ static void test_symlinked_subdir(void **state)
     free(dir);
 }
 
+/*
+ * Symlinks planted at the names history_create() will try next (same
+ * second or the next one, the next few counters) are never followed: it
+ * skips to a free name and the symlink target is never created.
+ */
+static void test_planted_symlinks(void **state)
+{
+    char   *dir = tmp_dir("plant");
+    struct cf_history_cfg cfg = cfg_for(dir);
+    char    path[PATH_MAX];
+    char    victim[PATH_MAX];
+    char    planted[PATH_MAX];
+    char    stamp[32];
+    long    pid;
+    unsigned long n;
+    int     fd;
+    int     s;
+    unsigned long k;
+    struct stat st;
+    struct tm tm;
+    time_t  t;
+
+    (void) state;
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    fd = history_create(&cfg, 0, "Q", path, sizeof(path));
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sscanf(strrchr(path, '/') + 1, "%*8d-%*6d-Q-%ldn%lu.eml",
+			    &pid, &n), 2);
+    assert_int_equal(pid, (long) getpid());
+    t = time(0);
+    for (s = 0; s <= 2; s++) {
+	time_t  when = t + s;
+
+	localtime_r(&when, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	for (k = n + 1; k <= n + 5; k++) {
+	    snprintf(planted, sizeof(planted), "%s/HIST-IN/%s-Q-%ldn%lu.eml",
+		     dir, stamp, pid, k);
+	    assert_int_equal(symlink(victim, planted), 0);
+	}
+    }
+    fd = history_create(&cfg, 0, "Q", path, sizeof(path));
+    assert_true(fd >= 0);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(write(fd, "x", 1), 1);
+    close(fd);
+    assert_int_equal(lstat(victim, &st), -1);
+    free(dir);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +284,7 @@ int     main(void)
 	cmocka_unit_test(test_hostile_queue_ids),
 	cmocka_unit_test(test_unique_and_short_path),
 	cmocka_unit_test(test_symlinked_subdir),
+	cmocka_unit_test(test_planted_symlinks),
     };
 
     return (cmocka_run_group_tests(tests, 0, 0));

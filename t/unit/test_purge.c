@@ -148,6 +148,7 @@ static void populate(const char *log_dir, const char *stats_dir,
     make_at(in, "20260101-000000-ABC-1n0.eml", now - 15 * DAY, 0);	/* goes */
     make_at(in, "20260301-000000-ABC-1n1.eml", now - 2 * DAY, 0);
     make_at(in, "keep.txt", now - 999 * DAY, 0);
+    make_at(in, ".hidden.eml", now - 999 * DAY, 0);		/* not ours */
     make_at(out, "20260101-000000-DEF-1n2.eml", now - 20 * DAY, 0);	/* goes */
     make_at(out, "old.eml", now - 20 * DAY, 1);			/* a dir */
     make_at(hist_dir, "stray.eml", now - 999 * DAY, 0);	/* not in HIST-* */
@@ -174,6 +175,7 @@ static void test_purge_all(void **state)
     assert_false(exists(hist_dir, "HIST-IN/20260101-000000-ABC-1n0.eml"));
     assert_true(exists(hist_dir, "HIST-IN/20260301-000000-ABC-1n1.eml"));
     assert_true(exists(hist_dir, "HIST-IN/keep.txt"));
+    assert_true(exists(hist_dir, "HIST-IN/.hidden.eml"));
     assert_false(exists(hist_dir, "HIST-OUT/20260101-000000-DEF-1n2.eml"));
     assert_true(exists(hist_dir, "HIST-OUT/old.eml"));
     assert_true(exists(hist_dir, "stray.eml"));
