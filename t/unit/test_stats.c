@@ -458,23 +458,35 @@ static void test_missing_dir_and_long_cell(void **state)
 #define WRITERS	4
 #define ROWS	500
 
-static void test_concurrent_writers(void **state)
+/*
+ * WRITERS processes, released together, write ROWS rows each; row R goes
+ * to the day file R % DAYS, so with DAYS > 1 every file's creation is a
+ * race.  Then every file starts with exactly one header, every line parses,
+ * every row is there exactly once, and nothing else is left in DIR.
+ */
+static void run_writers(int days)
 {
     char   *dir = tmp_dir("conc");
     struct cf_stats_cfg cfg = cfg_for(dir);
     pid_t   pids[WRITERS];
-    int     seen[WRITERS][ROWS];
+    static int seen[WRITERS][ROWS];
+    int     gate[2];
     int     status;
+    char    name[32];
     char   *text;
     const char *p;
     char   *rec[32];
     int     n;
     int     w;
     int     r;
+    int     d;
     int     rows = 0;
+    int     files = 0;
+    DIR    *dp;
+    struct dirent *de;
 
-    (void) state;
     memset(seen, 0, sizeof(seen));
+    assert_int_equal(pipe(gate), 0);
     for (w = 0; w < WRITERS; w++) {
 	pids[w] = fork();
 	assert_true(pids[w] >= 0);
@@ -482,60 +494,78 @@ static void test_concurrent_writers(void **state)
 	    char    qid[32];
 	    char    subject[128];
 	    const char *cells[SR_NCOLS];
+	    char    c;
 
+	    close(gate[1]);
+	    if (read(gate[0], &c, 1) < 0)	/* EOF: everybody go */
+		_exit(2);
 	    for (r = 0; r < ROWS; r++) {
 		snprintf(qid, sizeof(qid), "%d-%d", w, r);
 		snprintf(subject, sizeof(subject),
 			 "writer %d, row %d: \"quoted\"\nand a second line "
 			 "to make the row longer than a few bytes", w, r);
 		sr_cells(cells, qid, subject);
-		if (stats_write(&cfg, STATS_SR, WHEN, cells, SR_NCOLS) != 0)
+		if (stats_write(&cfg, STATS_SR, WHEN + (r % days) * 86400,
+				cells, SR_NCOLS) != 0)
 		    _exit(1);
 	    }
 	    _exit(0);
 	}
     }
+    close(gate[0]);
+    close(gate[1]);
     for (w = 0; w < WRITERS; w++) {
 	assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
     }
-    text = slurp(dir, "SR260304.CSV");
-    assert_non_null(text);
-    assert_memory_equal(text, sr_header, strlen(sr_header));
-    p = text + strlen(sr_header);
-    while (*p) {
-	char    want[128];
+    for (d = 0; d < days; d++) {
+	stats_file_name(name, sizeof(name), STATS_SR, WHEN + d * 86400);
+	text = slurp(dir, name);
+	assert_non_null(text);
+	assert_memory_equal(text, sr_header, strlen(sr_header));
+	p = text + strlen(sr_header);
+	while (*p) {
+	    char    want[128];
 
-	n = csv_record(&p, rec, 32);
-	if (n != SR_NCOLS + 2)
-	    fail_msg("row %d does not parse (%d cells)", rows, n);
-	assert_int_equal(sscanf(rec[2 + SR_QUEUE_ID], "%d-%d", &w, &r), 2);
-	assert_true(w >= 0 && w < WRITERS && r >= 0 && r < ROWS);
-	assert_int_equal(seen[w][r], 0);
-	seen[w][r] = 1;
-	snprintf(want, sizeof(want), "writer %d, row %d: \"quoted\"\nand a "
-		 "second line to make the row longer than a few bytes", w, r);
-	assert_string_equal(rec[2 + SR_SUBJECT], want);
-	free_cells(rec, n);
-	rows++;
+	    n = csv_record(&p, rec, 32);
+	    if (n != SR_NCOLS + 2)
+		fail_msg("%s row %d does not parse (%d cells)", name, rows, n);
+	    assert_int_equal(sscanf(rec[2 + SR_QUEUE_ID], "%d-%d", &w, &r), 2);
+	    assert_true(w >= 0 && w < WRITERS && r >= 0 && r < ROWS);
+	    assert_int_equal(r % days, d);	/* in its own day file */
+	    assert_int_equal(seen[w][r], 0);
+	    seen[w][r] = 1;
+	    snprintf(want, sizeof(want), "writer %d, row %d: \"quoted\"\nand "
+		     "a second line to make the row longer than a few bytes",
+		     w, r);
+	    assert_string_equal(rec[2 + SR_SUBJECT], want);
+	    free_cells(rec, n);
+	    rows++;
+	}
+	free(text);
     }
     assert_int_equal(rows, WRITERS * ROWS);
-    free(text);
-    /* Only the day file is left: no temporary header files. */
-    {
-	DIR    *dp = opendir(dir);
-	struct dirent *de;
-	int     files = 0;
-
-	assert_non_null(dp);
-	while ((de = readdir(dp)) != 0)
-	    if (de->d_name[0] != '.')
-		files++;
-	closedir(dp);
-	assert_int_equal(files, 1);
-    }
+    /* Only the day files are left: no temporary header files. */
+    assert_non_null(dp = opendir(dir));
+    while ((de = readdir(dp)) != 0)
+	if (de->d_name[0] != '.')
+	    files++;
+    closedir(dp);
+    assert_int_equal(files, days);
     free(dir);
+}
+
+static void test_concurrent_writers(void **state)
+{
+    (void) state;
+    run_writers(1);
+}
+
+static void test_concurrent_creation(void **state)
+{
+    (void) state;
+    run_writers(100);
 }
 
 int     main(void)
@@ -550,6 +580,7 @@ int     main(void)
 	cmocka_unit_test(test_bad_calls),
 	cmocka_unit_test(test_missing_dir_and_long_cell),
 	cmocka_unit_test(test_concurrent_writers),
+	cmocka_unit_test(test_concurrent_creation),
     };
 
     setenv("TZ", "UTC", 1);
