@@ -143,18 +143,37 @@ void    daemon_detach(void)
     }
 }
 
-static pthread_t main_thread;
+static int wake_pipe[2] = {-1, -1};	/* signal handler -> main thread */
+static volatile sig_atomic_t stop_signal;
 static int milter_done;			/* __atomic: smfi_main returned */
 
+static void wake_main(void)
+{
+    int     saved = errno;
+
+    (void) write(wake_pipe[1], "x", 1);	/* non-blocking; full is fine */
+    errno = saved;
+}
+
+/* Async-signal-safe: set a flag and wake the main thread. */
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+	reload_request();
+    else
+	stop_signal = sig;
+    wake_main();
+}
+
 /* When the listener ends on its own (an error, or libmilter's signal
- * thread won a signal), tell the main thread so that it stops too. */
+ * thread won a signal after all), the main thread stops too. */
 static void *milter_thread(void *arg)
 {
     int    *status = arg;
 
     *status = smfi_main() == MI_SUCCESS ? 0 : 1;
     __atomic_store_n(&milter_done, 1, __ATOMIC_SEQ_CST);
-    pthread_kill(main_thread, SIGTERM);
+    wake_main();
     return NULL;
 }
 
@@ -234,45 +253,69 @@ static void drain(void)
 	msg_warn("stopping with %d message(s) still in flight", n);
 }
 
+/*
+ * libmilter's own signal thread waits in sigwait() for SIGHUP, SIGTERM and
+ * SIGINT and treats each as "stop".  Linux gives a process-directed signal
+ * to the main thread whenever that thread does not block it, so the main
+ * thread keeps them unblocked with handlers at all times (a sigwait() loop
+ * here would leave a gap after each signal in which a second SIGHUP went
+ * to libmilter and stopped the milter); every other thread blocks them.
+ */
+static int catch_signals(const sigset_t *set)
+{
+    struct sigaction sa;
+
+    /* Nothing blocked during the handler either (SA_NODEFER, empty mask):
+     * a blocked main thread would pass the next signal to libmilter. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGHUP, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0
+	|| sigaction(SIGINT, &sa, NULL) < 0)
+	return -1;
+    return pthread_sigmask(SIG_UNBLOCK, set, NULL) == 0 ? 0 : -1;
+}
+
 int     daemon_run(const char *spec)
 {
     sigset_t set;
     pthread_t tid;
-    int     status = 0, sig = 0;
+    int     status = 0;
+    char    c;
 
-    /*
-     * libmilter's own signal thread also waits for SIGHUP and SIGTERM and
-     * treats both as "stop".  Linux hands a process signal to the main
-     * thread first when that thread can take it, so this thread waits in
-     * sigwait() nearly all the time and only sets flags.
-     */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    main_thread = pthread_self();
+    if (pipe2(wake_pipe, O_CLOEXEC) < 0
+	|| fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) < 0) {
+	msg_error("pipe: %m");
+	return 1;
+    }
+    pthread_sigmask(SIG_BLOCK, &set, NULL);	/* inherited by libmilter */
     if (pthread_create(&tid, NULL, milter_thread, &status) != 0) {
 	msg_error("cannot start the milter thread: %m");
 	return 1;
     }
+    if (catch_signals(&set) < 0)
+	msg_fatal("cannot catch signals: %m");
     msg_info("listening on %s", spec);
-    for (;;) {
-	if (sigwait(&set, &sig) != 0)
-	    continue;
-	if (sig == SIGHUP) {
-	    reload_request();
-	    continue;
-	}
-	break;
+    while (!stop_signal && !__atomic_load_n(&milter_done, __ATOMIC_SEQ_CST))
+	(void) read(wake_pipe[0], &c, 1);	/* EINTR is fine */
+    if (!stop_signal) {
+	msg_error("the milter listener stopped by itself; exiting");
+	pthread_join(tid, NULL);
+	return 1;
     }
+
     /*
      * libmilter (worker pool) stops serving every session as soon as the
      * listener stops, so the messages in flight finish first while new
      * ones are deferred.
      */
-    msg_info("signal %d: stopping", sig);
+    msg_info("signal %d: stopping", (int) stop_signal);
     msg_refuse_new();
     drain();
     stop_listener(spec, tid);

@@ -96,6 +96,13 @@ kill -0 "$MT_PID" 2>/dev/null || fail "a broken config stopped the milter"
 grep -q "reload: $MT_DIR/a.conf:[0-9]*: " "$MT_DIR/milter.out" || fail "reload errors not logged with file:line"
 grep -q "keeping the old configuration" "$MT_DIR/milter.out" || fail "no 'keeping the old configuration'"
 
+# A burst of SIGHUPs: libmilter's own signal thread (which stops on
+# SIGHUP) must never get one
+for i in $(seq 1 300); do kill -HUP "$MT_PID"; done
+sleep 0.3
+kill -0 "$MT_PID" 2>/dev/null || fail "a burst of SIGHUPs stopped the milter"
+mt_lua one.lua QID=HUPBURST || fail "message after a burst of SIGHUPs"
+
 # Concurrent connections, 4 x 25 messages
 cp "$MT_DIR/a.good" "$MT_DIR/a.conf"
 pids=
