@@ -237,7 +237,7 @@ void    decide_record(const struct decide_ctx *ctx, const struct request *req,
 {
     char    client[80], name[300], helo[300], sender[CF_ADDR_MAX + 8],
 	    rcpt[CF_ADDR_MAX + 8];
-    char    code[16];
+    char    code[16], state[32];
     const char *cells[SP_NCOLS];
     size_t  len;
 
@@ -253,9 +253,9 @@ void    decide_record(const struct decide_ctx *ctx, const struct request *req,
     log_clean(helo, sizeof(helo), request_get(req, "helo_name"));
     log_clean(sender, sizeof(sender), request_get(req, "sender"));
     log_clean(rcpt, sizeof(rcpt), request_get(req, "recipient"));
+    log_clean(state, sizeof(state), request_get(req, "protocol_state"));
     msg_info("blocked: %s from %s[%s] helo=<%s> from=<%s> to=<%s>: %s",
-	     request_get(req, "protocol_state")[0] == 'E' ? "END-OF-MESSAGE" : "RCPT",
-	     name, client, helo, sender, rcpt, d->action);
+	     state, name, client, helo, sender, rcpt, d->action);
     cells[SP_CLIENT_ADDRESS] = client;
     cells[SP_CLIENT_NAME] = name;
     cells[SP_HELO] = helo;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct server {
     struct nexthop *nexthop;
     struct conn *conns;
     size_t  nconns;
+    size_t  max_conns;			/* SERVER_MAX_CONNS or what fds allow */
     time_t  now;
     time_t  last_sweep;
     time_t  last_full_warning;
@@ -164,10 +166,10 @@ static void accept_clients(struct server *srv)
 		msg_warn("accept: %m");
 	    return;
 	}
-	if (srv->nconns >= SERVER_MAX_CONNS) {
+	if (srv->nconns >= srv->max_conns) {
 	    if (srv->now != srv->last_full_warning) {
-		msg_warn("%d policy clients connected: refusing more",
-			 SERVER_MAX_CONNS);
+		msg_warn("%zu policy clients connected: refusing more",
+			 srv->max_conns);
 		srv->last_full_warning = srv->now;
 	    }
 	    close(fd);
@@ -244,6 +246,19 @@ static void answer(struct server *srv, struct conn *c, const struct request *req
     c->requests++;
 }
 
+/* A buffer grown by one large request goes back to its initial size, so
+ * idle connections cost little. */
+static void conn_shrink(struct conn *c)
+{
+    char   *p;
+
+    if (c->incap > CONN_BUF_INITIAL && c->inlen <= CONN_BUF_INITIAL
+	&& (p = realloc(c->in, CONN_BUF_INITIAL)) != NULL) {
+	c->in = p;
+	c->incap = CONN_BUF_INITIAL;
+    }
+}
+
 /*
  * Answer the complete requests in the input buffer, one at a time: the
  * next one waits until the previous answer is sent, so a client that does
@@ -269,6 +284,7 @@ static int conn_process(struct server *srv, struct conn *c)
 	    answer(srv, c, &req);
 	    memmove(c->in, c->in + used, c->inlen - used);
 	    c->inlen -= used;
+	    conn_shrink(c);
 	    c->request_started = c->inlen > 0 ? srv->now : 0;
 	    c->last_active = srv->now;
 	    if ((rc = conn_flush(c)) < 0) {
@@ -460,16 +476,30 @@ static int loop(struct server *srv)
 	}
 	srv->now = time(NULL);
 	/*
-	 * A connection closed while handling an earlier event of this batch
-	 * may still appear later in it; only the listener and the probe are
-	 * handled before connections, and a connection is freed only by
-	 * its own event or by sweep(), which runs outside the batch.
+	 * A connection is freed only while handling its own event (an fd
+	 * appears once per batch) or in sweep() and reload(), which run
+	 * between batches: no event of a batch points at freed memory.
 	 */
 	for (i = 0; i < n; i++)
 	    dispatch(srv, &events[i]);
     }
     msg_info("stopping");
     return 0;
+}
+
+/*
+ * Stay below the descriptor limit: a listener that keeps failing with
+ * EMFILE would wake the loop for nothing, forever.
+ */
+static size_t max_clients(void)
+{
+    struct rlimit rl;
+    size_t  n = SERVER_MAX_CONNS;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	&& rl.rlim_cur < (rlim_t) n + 32)
+	n = rl.rlim_cur > 64 ? (size_t) rl.rlim_cur - 32 : 32;
+    return n;
 }
 
 int     server_run(int lfd, const char *config_path, struct cf_config *cfg)
@@ -486,6 +516,7 @@ int     server_run(int lfd, const char *config_path, struct cf_config *cfg)
     srv.listener_watch.kind = WATCH_LISTENER;
     srv.nexthop_watch.kind = WATCH_NEXTHOP;
     srv.now = time(NULL);
+    srv.max_conns = max_clients();
     if ((srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 	msg_error("epoll_create1: %m");
 	return 1;

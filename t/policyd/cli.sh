@@ -219,6 +219,40 @@ if os.geteuid() == 0:
 else:
     print("skip privilege test: not root")
 
+# A low descriptor limit: extra clients are closed at once, no busy loop.
+import resource
+def low_fd_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+lsock = os.path.join(tmp, "lowfd.sock")
+p = subprocess.Popen([pdlib.BINARY, "-f", "-c", good, "-l", "unix:" + lsock],
+                     stderr=subprocess.PIPE, preexec_fn=low_fd_limit)
+wait_for(lsock, p)
+first = socket.socket(socket.AF_UNIX)
+for i in range(50):
+    try:
+        first.connect(lsock)
+        break
+    except ConnectionRefusedError:
+        time.sleep(0.02)
+keep = pdlib.Client(first)
+crowd = []
+for i in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(lsock)
+    crowd.append(s)
+time.sleep(0.5)
+check(keep.ask() == "OK", "fd limit 100, 200 more clients: first client still answered")
+t0 = open("/proc/%d/stat" % p.pid).read().split()
+time.sleep(1)
+t1 = open("/proc/%d/stat" % p.pid).read().split()
+ticks = int(t1[13]) + int(t1[14]) - int(t0[13]) - int(t0[14])
+check(ticks < 20, "no busy loop at the descriptor limit (%d ticks in 1 s)" % ticks)
+for s in crowd:
+    s.close()
+p.terminate()
+err = p.communicate(timeout=5)[1].decode(errors="replace")
+check("refusing more" in err, "refusal logged")
+
 print("%d failures" % failures)
 sys.exit(1 if failures else 0)
 PY
