@@ -200,7 +200,7 @@ pf_queue_json() {
 # pf_queue_count [QUEUE]: messages in QUEUE (hold, deferred, active,
 # incoming, maildrop), or in all queues.
 pf_queue_count() {
-    if [ -n "$1" ]; then
+    if [ -n "${1:-}" ]; then
 	pf_queue_json | grep -c "\"queue_name\": *\"$1\""
     else
 	pf_queue_json | grep -c queue_name
@@ -251,7 +251,7 @@ sink_start() {
 }
 
 sink_stop() {
-    [ -n "$PF_SINK_PID" ] || return 0
+    [ -n "${PF_SINK_PID:-}" ] || return 0
     pf_kill "$PF_SINK_PID" ""
     PF_SINK_PID=
 }
@@ -350,7 +350,7 @@ pf_milter_start() {
 }
 
 pf_milter_stop() {
-    [ -n "$PF_MILTER_PID" ] || return 0
+    [ -n "${PF_MILTER_PID:-}" ] || return 0
     pf_kill "$PF_MILTER_PID" "$PF_MILTER_SOCK"
     PF_MILTER_PID=
 }
@@ -376,7 +376,7 @@ pf_policyd_start() {
 }
 
 pf_policyd_stop() {
-    [ -n "$PF_POLICYD_PID" ] || return 0
+    [ -n "${PF_POLICYD_PID:-}" ] || return 0
     pf_kill "$PF_POLICYD_PID" "$PF_POLICY_SOCK"
     PF_POLICYD_PID=
 }
@@ -495,7 +495,7 @@ pf_cleanup() {
     trap - EXIT INT TERM
     for h in "${PF_CLEANUP_HOOKS[@]}"; do eval "$h"; done
     PF_CLEANUP_HOOKS=()
-    [ -n "$PF_DIR" ] || return "$rc"
+    [ -n "${PF_DIR:-}" ] || return "$rc"
     pf_stop
     for entry in "${PF_PIDS[@]}"; do
 	pf_kill "${entry%%:*}" "${entry#*:}"
