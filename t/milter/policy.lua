@@ -3,6 +3,9 @@
 local t = dofile(os.getenv("MT_LIB"))
 local action = os.getenv("ACTION")
 local why = os.getenv("WHY")		-- the engine's reason text
+-- the rule name as it appears in the raw reply ('%' doubled for libmilter)
+local rule = os.getenv("RULE") or "q"
+local text = 'S/MIME policy "' .. rule .. '": ' .. why
 
 local conn = t.connect("192.0.2.30")
 local m = t.plain("POL" .. string.gsub(action, "-", ""), "dave@partner.com",
@@ -12,17 +15,17 @@ local what = action .. ": "
 
 if action == "reject" or action == "ndr" then
   t.check(r == SMFIR_REPLYCODE, what .. t.reply_name(r))
-  t.check(mt.eom_check(conn, MT_SMTPREPLY, "550", "5.7.1", 'S/MIME policy "q": ' .. why),
+  t.check(mt.eom_check(conn, MT_SMTPREPLY, "550", "5.7.1", text),
           what .. "no 550 5.7.1 reply")
 elseif action == "tempfail" then
   t.check(r == SMFIR_REPLYCODE, what .. t.reply_name(r))
-  t.check(mt.eom_check(conn, MT_SMTPREPLY, "451", "4.7.1", 'S/MIME policy "q": ' .. why),
+  t.check(mt.eom_check(conn, MT_SMTPREPLY, "451", "4.7.1", text),
           what .. "no 451 4.7.1 reply")
 elseif action == "discard" then
   t.check(r == SMFIR_DISCARD, what .. t.reply_name(r))
 elseif action == "hold" then
   t.check(r == SMFIR_ACCEPT, what .. t.reply_name(r))
-  t.check(mt.eom_check(conn, MT_QUARANTINE, 'S/MIME policy "q": ' .. why), what .. "not quarantined")
+  t.check(mt.eom_check(conn, MT_QUARANTINE, text), what .. "not quarantined")
   t.check(not mt.eom_check(conn, MT_RCPTDELETE, "<bob@example.com>"), what .. "recipient deleted")
 elseif action == "forward-postmaster" or action == "encapsulate-postmaster" then
   t.check(r == SMFIR_ACCEPT, what .. t.reply_name(r))
