@@ -51,6 +51,7 @@ sleep 0.7
 kill -TERM "$MT_PID"
 sleep 0.2
 kill -0 "$MT_PID" 2>/dev/null || fail "milter exited with a message in flight"
+mt_lua refused.lua || fail "a new message was not deferred while stopping"
 wait "$lua_pid" || { cat "$MT_DIR/inflight.out"; fail "message in flight not finished"; }
 for i in $(seq 1 60); do kill -0 "$MT_PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$MT_PID" 2>/dev/null && fail "milter still running after the message in flight"
