@@ -16,7 +16,8 @@
 #
 # Port 2525 plays "the Internet" (inbound: decrypt, verify, policy);
 # port 2587 is the submission port of internal users (outbound: sign,
-# encrypt, TLS class).  Busy ports are replaced by free ones (printed).
+# encrypt, TLS class).  Busy ports are replaced by free ones (printed);
+# DEMO_IN_PORT / DEMO_OUT_PORT choose others, DEMO_DIR another directory.
 #
 # DEMO_SELFTEST=1 sends the three demo messages itself, checks what arrived
 # and exits 0 (all good) or 1; t/e2e/milter-demo.sh runs it.
@@ -52,7 +53,8 @@ pki_make "$DEMO/pki" >"$DEMO/pki.log" 2>&1 || { cat "$DEMO/pki.log" >&2; die "pk
 # The private Postfix, its sink, ports.  KEEP=1: the results stay after exit.
 export KEEP=1
 PF_SETUP_DIR=$DEMO/postfix PF_SETUP_SINK_DIR=$DEMO/mail
-PF_SETUP_PORT=$(port_or_free 2525) PF_SETUP_OUT_PORT=$(port_or_free 2587)
+PF_SETUP_PORT=$(port_or_free "${DEMO_IN_PORT:-2525}")
+PF_SETUP_OUT_PORT=$(port_or_free "${DEMO_OUT_PORT:-2587}")
 pf_setup
 PF_PKI=$DEMO/pki
 

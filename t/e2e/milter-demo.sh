@@ -9,9 +9,11 @@ T=$(mktemp -d)
 chmod 0755 "$T"	# user postfix must reach the instance below it
 trap 'rm -rf "$T"' EXIT
 out=$T/out
-# Ports 2525/2587 may belong to a running demo: the demo then picks free
-# ones by itself.
-DEMO_SELFTEST=1 DEMO_DIR=$T/demo "$SRC/postfix-example/demo.sh" >"$out" 2>&1
+# Not 2525/2587: a user's demo or another test run may hold them.
+fp() { /usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+DEMO_SELFTEST=1 DEMO_DIR=$T/demo DEMO_IN_PORT=$(fp) DEMO_OUT_PORT=$(fp) \
+    "$SRC/postfix-example/demo.sh" >"$out" 2>&1
 rc=$?
 cat "$out"
 [ $rc = 0 ] || { echo "FAIL: demo self-test exited $rc"; exit 1; }
