@@ -62,6 +62,9 @@ field() {			# field NAME "k=v k=v ..."
 rss_kb() {
     awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
+cpu_ticks() {			# user + system clock ticks of PID
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
 
 cc -O2 -o "$T/load" "$SRC/t/bench/policyd-load.c" || exit 1
 python3 "$SRC/t/bench/policyd-requests.py" $MESSAGES >"$T/requests" || exit 1
@@ -86,7 +89,9 @@ wait_port "$PORT" || { cat "$T/policyd.err" >&2; exit 1; }
 
 "$T/load" "inet:127.0.0.1:$PORT" $CONNS 20000 "$T/requests" >/dev/null || exit 1
 rss0=$(rss_kb "$PD")
+cpu0=$(cpu_ticks "$PD")
 out=$("$T/load" "inet:127.0.0.1:$PORT" $CONNS $TOTAL "$T/requests") || exit 1
+cpu1=$(cpu_ticks "$PD")
 rss1=$(rss_kb "$PD")
 echo "# policyd: $out"
 pd_rps=$(field rps "$out")
@@ -126,6 +131,10 @@ fi
 echo "bench: policyd_rps = $pd_rps req/s"
 awk -v us="$pd_p99" 'BEGIN { printf "bench: policyd_p99 = %.3f ms\n", us / 1000 }'
 echo "bench: policyd_rss_growth_1m = $((rss1 - rss0)) KB"
+# CPU time the daemon spent per request: what a loaded machine (other
+# processes, the load generator itself) cannot distort much.
+awk -v t="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v n="$TOTAL" \
+    'BEGIN { printf "bench: policyd_cpu_per_request = %.1f us\n", t / hz * 1e6 / n }'
 if [ -n "$pf_rps" ]; then
     echo "bench: postfwd_rps = $pf_rps req/s"
     awk -v a="$pd_rps" -v b="$pf_rps" 'BEGIN { printf "bench: policyd_vs_postfwd = %.1f ratio\n", a / b }'
