@@ -1042,6 +1042,8 @@ int     engine_msg_parse(struct spool *src, size_t memory_limit,
     }
     if (end < 0)
 	end = (long) head.len;
+    if (mbuf_terminate(&head) < 0)	/* also gives an empty input a buffer */
+	goto done;
     /* An mbox "From " line is not a header. */
     if (head.len > 5 && memcmp(head.data, "From ", 5) == 0) {
 	const unsigned char *nl = memchr(head.data, '\n', head.len);

@@ -172,12 +172,15 @@ static int is_field_start(const unsigned char *p, size_t n)
 int     mime_parse_headers(const unsigned char *data, size_t len,
 			   struct mime_headers *out, size_t *body_off)
 {
-    const unsigned char *p = data, *end = data + len, *next;
+    const unsigned char *p = data, *end = data ? data + len : data, *next;
     const unsigned char *field = 0;
     size_t  n;
 
     out->v = 0;
     out->n = 0;
+    *body_off = 0;
+    if (data == 0 || len == 0)
+	return 0;
     while (p < end) {
 	n = line_len(p, end, &next);
 	if (n == 0) {			/* the empty line: body follows */
