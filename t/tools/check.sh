@@ -12,8 +12,14 @@ check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
 mkdir -p "$tmp/cert"
 sed "s|/etc/cryptofilter/cert|$tmp/cert|" "$top/etc/cryptofilter.conf" > "$tmp/sample.conf"
 
-out=$("$bin/cryptofilter" check -c "$tmp/sample.conf" 2>&1); rc=$?
+out=$("$bin/cryptofilter" check -c "$tmp/sample.conf" 2>"$tmp/err"); rc=$?
 check "sample config passes check" '[ $rc -eq 0 ] && [ "$out" = "configuration OK" ]'
+line=$(grep -n '^ *ca_file' "$top/etc/cryptofilter.conf" | cut -d: -f1)
+check "unreadable ca_file is a warning with its line" \
+    'grep -q "sample.conf:$line: warning: smime: ca_file" "$tmp/err"'
+touch "$tmp/cert/ca.pem"
+out=$("$bin/cryptofilter" check -c "$tmp/sample.conf" 2>&1); rc=$?
+check "with a CA file: no warning at all" '[ $rc -eq 0 ] && [ "$out" = "configuration OK" ]'
 for d in cryptofilter-milter cryptofilter-policyd; do
     out=$("$bin/$d" -t -c "$tmp/sample.conf" 2>&1); rc=$?
     check "$d -t accepts the sample" '[ $rc -eq 0 ] && echo "$out" | grep -q "configuration OK"'
