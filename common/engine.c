@@ -191,29 +191,56 @@ static int spool_to_mbuf(struct spool *sp, struct mbuf *b)
     return n < 0 ? -1 : 0;
 }
 
+/* Append the spool SP to OUT in canonical CRLF form, chunk by chunk (a
+ * CR at the end of a chunk waits for the next one). */
+static int spool_to_crlf(struct spool *sp, struct mbuf *out)
+{
+    unsigned char buf[65536 + 1];
+    size_t  held = 0;
+    ssize_t n;
+
+    if (sp == 0)
+	return 0;
+    if (spool_rewind(sp) < 0)
+	return -1;
+    while ((n = spool_read(sp, buf + held, sizeof(buf) - 1 - held)) > 0) {
+	size_t  len = held + (size_t) n;
+
+	held = buf[len - 1] == '\r';
+	if (mime_to_crlf(buf, len - held, out) < 0)
+	    return -1;
+	if (held)
+	    buf[0] = '\r';
+    }
+    if (n < 0 || (held && mime_to_crlf(buf, 1, out) < 0))
+	return -1;
+    return 0;
+}
+
 /* The message's MIME entity, canonical CRLF, appended to OUT. */
 static int load_entity_into(struct run *r, struct mbuf *out)
 {
     const struct engine_msg *msg = r->msg;
-    struct mbuf raw;
+    struct mbuf head;
     int     ret = -1, have_type = 0;
 
-    mbuf_init(&raw, 0);
+    mbuf_init(&head, 0);
     for (size_t i = 0; i < msg->nheaders; i++) {
 	if (!mime_is_content_header(msg->headers[i].name))
 	    continue;
 	have_type |= strcasecmp(msg->headers[i].name, "Content-Type") == 0;
-	if (mbuf_printf(&raw, "%s: %s\r\n", msg->headers[i].name, msg->headers[i].value) < 0)
+	if (mbuf_printf(&head, "%s: %s\r\n", msg->headers[i].name, msg->headers[i].value) < 0)
 	    goto done;
     }
-    if (!have_type && mbuf_addstr(&raw, "Content-Type: text/plain; charset=us-ascii\r\n") < 0)
+    if (!have_type && mbuf_addstr(&head, "Content-Type: text/plain; charset=us-ascii\r\n") < 0)
 	goto done;
-    if (mbuf_addstr(&raw, "\r\n") < 0 || spool_to_mbuf(msg->body, &raw) < 0)
+    if (mbuf_addstr(&head, "\r\n") < 0 || mime_to_crlf(head.data, head.len, out) < 0
+	|| spool_to_crlf(msg->body, out) < 0)
 	goto done;
-    ret = mime_to_crlf(raw.data, raw.len, out);
+    ret = 0;
 
 done:
-    mbuf_free(&raw);
+    mbuf_free(&head);
     return ret;
 }
 

@@ -3,6 +3,8 @@
  * entity; see smime.h.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -89,6 +91,134 @@ static const EVP_CIPHER *cipher_of(enum cf_cipher c)
     }
 }
 
+
+/*
+ * A sink BIO that appends to an mbuf, optionally as base64 in 76-column
+ * CRLF lines.  OpenSSL streams the CMS output (encrypted content, DER)
+ * straight into it, so the message is not held twice more in memory.
+ */
+struct sink {
+    struct mbuf *out;
+    int     b64;
+    unsigned char carry[3];		/* bytes of an incomplete group */
+    int     ncarry;
+    int     col;
+    int     failed;
+};
+
+static BIO_METHOD *sink_method;
+static pthread_once_t sink_once = PTHREAD_ONCE_INIT;
+
+static int sink_b64_group(struct sink *k, const unsigned char *g, int n)
+{
+    static const char tab[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char    q[6];
+    uint32_t v = (uint32_t) g[0] << 16 | (n > 1 ? (uint32_t) g[1] << 8 : 0) | (n > 2 ? g[2] : 0);
+    int     len = 4;
+
+    q[0] = tab[(v >> 18) & 63];
+    q[1] = tab[(v >> 12) & 63];
+    q[2] = n > 1 ? tab[(v >> 6) & 63] : '=';
+    q[3] = n > 2 ? tab[v & 63] : '=';
+    if ((k->col += 4) >= 76) {
+	q[4] = '\r';
+	q[5] = '\n';
+	len = 6;
+	k->col = 0;
+    }
+    return mbuf_add(k->out, q, (size_t) len);
+}
+
+static int sink_write(BIO *b, const char *data, int len)
+{
+    struct sink *k = BIO_get_data(b);
+    const unsigned char *p = (const unsigned char *) data;
+    int     i = 0;
+
+    if (k == 0 || k->failed || len < 0)
+	return -1;
+    if (!k->b64) {
+	if (mbuf_add(k->out, data, (size_t) len) < 0)
+	    return k->failed = 1, -1;
+	return len;
+    }
+    while (i < len) {
+	k->carry[k->ncarry++] = p[i++];
+	if (k->ncarry == 3) {
+	    if (sink_b64_group(k, k->carry, 3) < 0)
+		return k->failed = 1, -1;
+	    k->ncarry = 0;
+	}
+    }
+    return len;
+}
+
+static long sink_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    struct sink *k = BIO_get_data(b);
+
+    (void) num;
+    (void) ptr;
+    if (cmd != BIO_CTRL_FLUSH)
+	return 0;
+    if (k == 0 || k->failed)
+	return 0;
+    if (k->b64 && k->ncarry) {
+	if (sink_b64_group(k, k->carry, k->ncarry) < 0)
+	    return 0;
+	k->ncarry = 0;
+    }
+    if (k->b64 && k->col) {
+	if (mbuf_add(k->out, "\r\n", 2) < 0)
+	    return 0;
+	k->col = 0;
+    }
+    return 1;
+}
+
+static void sink_init(void)
+{
+    if ((sink_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				    "cryptofilter mbuf sink")) != 0) {
+	BIO_meth_set_write(sink_method, sink_write);
+	BIO_meth_set_ctrl(sink_method, sink_ctrl);
+    }
+}
+
+/* A BIO writing into OUT through K (which must outlive the BIO). */
+static BIO *sink_bio(struct sink *k, struct mbuf *out, int b64)
+{
+    BIO    *b;
+
+    pthread_once(&sink_once, sink_init);
+    memset(k, 0, sizeof(*k));
+    k->out = out;
+    k->b64 = b64;
+    if (sink_method == 0 || (b = BIO_new(sink_method)) == 0)
+	return 0;
+    BIO_set_data(b, k);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+/* DER of CMS appended to OUT as base64, streaming the content from IN
+ * when CMS was made with CMS_STREAM. */
+static int cms_stream_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags, struct mbuf *out)
+{
+    struct sink k;
+    BIO    *b = sink_bio(&k, out, 1);
+    int     ok;
+
+    if (b == 0)
+	return -1;
+    ok = i2d_CMS_bio_stream(b, cms, in, (int) flags) == 1 && BIO_flush(b) == 1 && !k.failed;
+    if (!ok)
+	log_openssl_errors("smime: encode");
+    BIO_free(b);
+    return ok ? 0 : -1;
+}
+
 /* DER of CMS appended to OUT as base64. */
 static int cms_to_base64(CMS_ContentInfo *cms, struct mbuf *out)
 {
@@ -124,14 +254,18 @@ int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key 
 
     if (len > INT_MAX || in == 0)
 	goto done;
+    /* Opaque: the content is streamed into the output, not copied first. */
+    if (opaque)
+	flags |= CMS_STREAM;
     if ((cms = CMS_sign(0, 0, signer->chain, in, flags)) == 0
 	|| CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest), 0) == 0
-	|| CMS_final(cms, in, 0, flags) != 1) {
+	|| (!opaque && CMS_final(cms, in, 0, flags) != 1)) {
 	log_openssl_errors("smime: sign");
 	goto done;
     }
     if (opaque) {
-	if (p7m_headers(out, "signed-data", "smime.p7m") < 0 || cms_to_base64(cms, out) < 0)
+	if (p7m_headers(out, "signed-data", "smime.p7m") < 0
+	    || cms_stream_base64(cms, in, flags, out) < 0)
 	    goto done;
     } else {
 	mime_make_boundary(boundary, sizeof(boundary));
@@ -192,8 +326,9 @@ int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *cert
 
     if (len > INT_MAX || in == 0 || ncerts == 0)
 	goto done;
-    /* CMS_encrypt makes AuthEnvelopedData for an AEAD cipher (RFC 5083). */
-    if ((cms = CMS_encrypt(0, in, ciph, flags)) == 0) {
+    /* CMS_encrypt makes AuthEnvelopedData for an AEAD cipher (RFC 5083);
+     * with CMS_STREAM the content is encrypted while it is written out. */
+    if ((cms = CMS_encrypt(0, in, ciph, flags | CMS_STREAM)) == 0) {
 	log_openssl_errors("smime: encrypt");
 	goto done;
     }
@@ -202,12 +337,8 @@ int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *cert
 	    log_openssl_errors("smime: encrypt: recipient");
 	    goto done;
 	}
-    if (CMS_final(cms, in, 0, flags) != 1) {
-	log_openssl_errors("smime: encrypt");
-	goto done;
-    }
     if (p7m_headers(out, aead ? "authEnveloped-data" : "enveloped-data", "smime.p7m") < 0
-	|| cms_to_base64(cms, out) < 0)
+	|| cms_stream_base64(cms, in, flags | CMS_STREAM, out) < 0)
 	goto done;
     ret = 0;
 
@@ -291,6 +422,7 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
     enum engine_decrypt ret = ED_NO_KEY;
     int     type;
     BIO    *plain = 0;
+    struct sink k;
 
     snprintf(why, whylen, "no key matches a recipient");
     if (cms == 0) {
@@ -314,7 +446,7 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 	    ret = ED_FAILED;
 	    continue;
 	}
-	if ((plain = BIO_new(BIO_s_secmem())) == 0 && (plain = BIO_new(BIO_s_mem())) == 0)
+	if ((plain = sink_bio(&k, out, 0)) == 0)
 	    goto done;
 	if (CMS_decrypt(cms, 0, 0, 0, plain, CMS_BINARY) != 1) {
 	    log_openssl_errors("smime: decrypt");
@@ -322,7 +454,7 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 	    ret = ED_FAILED;
 	    goto done;
 	}
-	if (bio_to_mbuf(plain, out) < 0) {
+	if (k.failed) {
 	    snprintf(why, whylen, "out of memory");
 	    ret = ED_FAILED;
 	    goto done;

@@ -420,6 +420,50 @@ static void test_fidelity(void **state)
     config_unref(none);
 }
 
+/* A CR that ends one 64 KB read chunk and its LF that starts the next
+ * must stay one line break. */
+static void test_chunk_boundary(void **state)
+{
+    char   *rcpts[] = {"bob@example.com"};
+    const char *hdr = "From: alice@example.com\r\nSubject: chunks\r\n\r\n";
+    size_t  hl = strlen(hdr), pos;
+    char   *text = malloc(hl + 70000), *out, *body;
+    struct engine_msg m, back;
+    struct engine_result r, rb;
+
+    (void) state;
+    memcpy(text, hdr, hl);
+    pos = hl;
+    memset(text + pos, 'z', 15);	/* the first CR lands at body offset 15 + 80k */
+    pos += 15;
+    while (pos - hl < 69000) {
+	memcpy(text + pos, "\r\n", 2);
+	memset(text + pos + 2, 'y', 78);
+	pos += 80;
+    }
+    memcpy(text + pos, "\r\n", 3);
+    assert_int_equal(text[hl + 65535], '\r');
+    make_msg(&m, text, 1, "alice@example.com", rcpts, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_string_equal(r.actions, "sign,encrypt");
+    out = render(&m, &r);
+    make_msg(&back, out, 0, "alice@example.com", rcpts, 1);
+    assert_int_equal(engine_run(cfg, &back, &rb), 0);
+    assert_int_equal(rb.verify, EV_VALID);
+    free(out);
+    out = render(&back, &rb);
+    body = strstr(out, "zzzzzzzzzzzzzzz\r\nyyy");
+    assert_non_null(body);
+    assert_null(strstr(body, "y\r\n\r\ny"));
+    assert_null(strstr(body, "\r\r"));
+    free(out);
+    engine_result_free(&rb);
+    engine_msg_free(&back);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+    free(text);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +474,7 @@ int     main(void)
 	cmocka_unit_test(test_encapsulate),
 	cmocka_unit_test(test_hostile),
 	cmocka_unit_test(test_fidelity),
+	cmocka_unit_test(test_chunk_boundary),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
