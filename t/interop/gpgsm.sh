@@ -29,6 +29,7 @@ out_sign() {	# NAME SIGNER SIGNATURE DIGEST
         check "$name: split multipart/signed" $MT signed-parts "$o.out" "$o.ent" "$o.sig"
         check "$name: gpgsm --verify (detached)" gs_verify "$o.sig" "$o.ent"
         check "$name: signed entity text = original" same_text "$o.in" "$o.ent"
+        check "$name: signed entity = original, byte for byte" same_entity "$o.in" "$o.ent"
         # The same signature over other bytes must fail: the check can fail.
         sed 's/last line/LAST LINE/' "$o.ent" >"$o.ent2"
         check "$name: gpgsm rejects a changed entity" not gs_verify "$o.sig" "$o.ent2"
@@ -51,6 +52,7 @@ for cipher in aes-256-cbc aes-128-cbc; do
     check "encrypt $cipher: p7m body decodes" $MT p7m "$o.out" "$o.p7"
     check "encrypt $cipher: gpgsm --decrypt" gs_decrypt "$o.p7" "$o.dec"
     check "encrypt $cipher: text = original" same_text "$T/m.eml" "$o.dec"
+    check "encrypt $cipher: entity = original, byte for byte" same_entity "$T/m.eml" "$o.dec"
 done
 o=$T/out-sign-enc
 it_conf "$o.conf" "$PKI/cert" <<<"$RULES_OUT"

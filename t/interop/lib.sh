@@ -118,6 +118,17 @@ same_text() {
     return 1
 }
 
+# same_entity MSG ENTITY: ENTITY (decrypted or signed content) is MSG's
+# MIME entity (its Content-* fields and body), byte for byte after
+# canonicalisation (CRLF, no trailing empty lines).
+same_entity() {
+    $MT entity "$1" >"$T/.e1" && $MT canon "$T/.e1" >"$T/.a" && $MT canon "$2" >"$T/.b" ||
+        { echo "#   cannot read $1 or $2"; return 1; }
+    cmp -s "$T/.a" "$T/.b" && return 0
+    echo "#   entity differs: $1 vs $2"; diff "$T/.a" "$T/.b" | head -n 5 | sed 's/^/#   /'
+    return 1
+}
+
 rc_is() {
     [ "$CF_RC" -eq "$1" ] && return 0
     echo "#   exit status $CF_RC, wanted $1"; sed 's/^/#   /' "$2.err" 2>/dev/null | tail -n 5

@@ -28,6 +28,7 @@ sign_case() {	# NAME SIGNER DIGEST SIGNATURE MICALG
     check "$name: openssl cms -verify" \
         openssl cms -verify -CAfile "$CA" -purpose smimesign -in "$o.out" -out "$o.content" -signer "$o.signer"
     check "$name: signed text = original text" same_text "$o.in" "$o.content"
+    check "$name: signed entity = original entity, byte for byte" same_entity "$o.in" "$o.content"
     check "$name: signer certificate names $signer" \
         bash -c "openssl x509 -in '$o.signer' -noout -ext subjectAltName | grep -q 'email:$signer'"
     check "$name: CMS digest $digest" \
@@ -59,6 +60,7 @@ enc_case() {	# NAME CIPHER KEY_TRANSPORT OID-NAME-IN-PRINT
         check "$name: openssl cms -decrypt as $r" \
             openssl cms -decrypt -recip "$PKI/cert/priv/$r.pem" -in "$o.out" -out "$o.$r.dec"
         check "$name: decrypted text = original ($r)" same_text "$T/m.eml" "$o.$r.dec"
+        check "$name: decrypted entity = original, byte for byte ($r)" same_entity "$T/m.eml" "$o.$r.dec"
         check "$name: decrypted entity is text/plain ($r)" \
             bash -c "$MT ctype '$o.$r.dec' | grep -qx text/plain"
     done
@@ -81,6 +83,7 @@ check "sign+encrypt: bob decrypts" openssl cms -decrypt -recip "$PKI/cert/priv/b
 check "sign+encrypt: inner is multipart/signed" bash -c "$MT ctype '$o.dec' | grep -qx multipart/signed"
 check "sign+encrypt: inner signature verifies" openssl cms -verify -CAfile "$CA" -in "$o.dec" -out "$o.content"
 check "sign+encrypt: text = original" same_text "$T/m.eml" "$o.content"
+check "sign+encrypt: signed entity = original entity" same_entity "$T/m.eml" "$o.content"
 check "sign+encrypt: summary says sign,encrypt" grep -q "actions=sign,encrypt" "$o.out.err"
 
 it_finish
