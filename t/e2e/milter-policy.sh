@@ -8,6 +8,9 @@
 #   discard                 250 to the client, nothing delivered
 #   forward-postmaster      delivered to the postmaster instead
 #   encapsulate-postmaster  a new message to the postmaster with the original
+#   encapsulate-recipient   the same, to the recipient
+#   encapsulate-recipient-stripped   to the recipient, the original's
+#                           attachment removed
 # A signed message matching the same rules passes untouched (no tag).
 set -u
 . "${CF_SRCDIR:-.}/t/lib/postfix.sh"
@@ -24,6 +27,8 @@ smime_inbound_policy "t" { to = "temp@example.com"    when = {not-signed}  actio
 smime_inbound_policy "d" { to = "drop@example.com"    when = {not-signed}  action = discard }
 smime_inbound_policy "f" { to = "fwd@example.com"     when = {not-signed}  action = forward-postmaster }
 smime_inbound_policy "e" { to = "encap@example.com"   when = {not-signed}  action = encapsulate-postmaster }
+smime_inbound_policy "er" { to = "encr@example.com"   when = {not-signed}  action = encapsulate-recipient }
+smime_inbound_policy "es" { to = "encs@example.com"   when = {not-signed}  action = encapsulate-recipient-stripped }
 smime_inbound_policy "m" { to = "*"  when = {not-signed, bad-signature}  action = mark-subject  subject_tag = "[unsigned]" }
 CONF
 pf_gateway "$PF_DIR/cf.conf"
@@ -58,12 +63,18 @@ grep -qE '^<- +250 ' "$PF_DIR/log/swaks.last" || fail "discard: not accepted wit
 # forward-postmaster, encapsulate-postmaster
 send fwd@example.com "forward me" || fail "forward-postmaster: swaks failed"
 send encap@example.com "encapsulate me" || fail "encapsulate-postmaster: swaks failed"
+# encapsulate-recipient(-stripped), each with an attachment
+printf 'ATTACHMENT-PAYLOAD-%s\n' $(seq 20) >"$PF_DIR/payload.txt"
+send encr@example.com "encapsulate for you" --attach "$PF_DIR/payload.txt" \
+    || fail "encapsulate-recipient: swaks failed"
+send encs@example.com "encapsulate stripped" --attach "$PF_DIR/payload.txt" \
+    || fail "encapsulate-recipient-stripped: swaks failed"
 
 pf_wait_queue_empty 15 || fail "queue not empty"
-sink_wait 3 5 || fail "expected 3 deliveries (bob, forward, encapsulate)"
+sink_wait 5 5 || fail "expected 5 deliveries (bob, forward, 3 encapsulations)"
 sleep 0.3
 n=$(sink_count)
-[ "$n" = 3 ] || { grep -h '^X-Sink-Rcpt-To' "$PF_SINK_DIR"/*.eml >&2; fail "$n deliveries, want 3"; }
+[ "$n" = 5 ] || { grep -h '^X-Sink-Rcpt-To' "$PF_SINK_DIR"/*.eml >&2; fail "$n deliveries, want 5"; }
 
 # mark-subject
 f=$(sink_find_rcpt bob@example.com)
@@ -93,6 +104,24 @@ grep -qi '^Content-Type: multipart/mixed' "$f" || { head -30 "$f" >&2; fail "enc
 grep -qi '^Content-Type: message/rfc822' "$PF_DIR/encap.body" || fail "encapsulate-postmaster: no message/rfc822 part"
 grep -q '^Subject: encapsulate me' "$PF_DIR/encap.body" || fail "encapsulate-postmaster: the original headers are not inside"
 grep -q 'policy test body for encap@example.com' "$PF_DIR/encap.body" || fail "encapsulate-postmaster: the original body is not inside"
+# encapsulate-recipient: to the recipient, original (with attachment) inside
+f=$(sink_find_rcpt encr@example.com)
+[ -n "$f" ] || fail "encapsulate-recipient: nothing to the recipient"
+grep -qi '^Content-Type: multipart/mixed' "$f" || fail "encapsulate-recipient: not multipart/mixed"
+grep -qi '^Content-Type: message/rfc822' "$f" || fail "encapsulate-recipient: no message/rfc822 part"
+grep -q 'policy test body for encr@example.com' "$f" || fail "encapsulate-recipient: the original body is not inside"
+grep -q 'payload.txt' "$f" || fail "encapsulate-recipient: the original's attachment is gone"
+# encapsulate-recipient-stripped: the same without the attachment
+f=$(sink_find_rcpt encs@example.com)
+[ -n "$f" ] || fail "encapsulate-recipient-stripped: nothing to the recipient"
+grep -qi '^Content-Type: message/rfc822' "$f" || fail "encapsulate-recipient-stripped: no message/rfc822 part"
+grep -q 'policy test body for encs@example.com' "$f" || fail "encapsulate-recipient-stripped: the original body is not inside"
+# The attachment is base64 (swaks): neither its name's content nor the
+# encoded payload may survive.
+b64=$(base64 -w0 "$PF_DIR/payload.txt" | cut -c1-40)
+grep -qF "$b64" "$f" && fail "encapsulate-recipient-stripped: the attachment is still there"
+grep -qF "$(base64 -w0 "$PF_DIR/payload.txt" | cut -c1-40)" "$(sink_find_rcpt encr@example.com)" \
+    || fail "encapsulate-recipient: attachment payload not found (test assumption)"
 
 # A signed message to the mark-subject recipient: no tag.
 printf 'Content-Type: text/plain\r\n\r\nsigned policy test\r\n' >"$PF_DIR/inner"
