@@ -13,6 +13,20 @@
 # sink/ ($PF_SINK_DIR, one <n>.eml per delivered message), milter.sock,
 # policy.sock, *.log of the daemons we start.
 #
+# Functions (each documented where it is defined):
+#   instance   pf_setup pf_main pf_master pf_start pf_stop pf_reload pf_check
+#              pf_log pf_tail_log pf_wait_port pf_wait_queue_empty
+#              pf_queue_json pf_queue_count [hold|deferred|...] pf_master_pid
+#   sink       sink_start [--tls-cert C --tls-key K] [--reject-rcpt S]
+#              sink_stop sink_count sink_wait N [SECS] sink_find_rcpt ADDR
+#   daemons    pf_milter_start CONF / pf_milter_stop ($PF_MILTER_SOCK)
+#              pf_policyd_start CONF / pf_policyd_stop ($PF_POLICY_SOCK)
+#              pf_kill PID SOCKET, pf_bg_track PID
+#   gateway    pf_pki (test PKI in $PF_PKI), pf_cf_conf FILE <rules,
+#              pf_gateway CONF [split] ($PF_OUT_PORT, $PF_REINJECT_PORT),
+#              pf_send PORT FROM TO [swaks options]
+#   misc       free_port, pf_cleanup
+#
 # Everything started here is stopped by PID in pf_cleanup (trap EXIT; INT and
 # TERM exit so EXIT runs).  KEEP=1 leaves $PF_DIR for a post-mortem.  A test
 # with its own EXIT trap must call pf_cleanup from it; or add a command to
