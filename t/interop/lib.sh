@@ -23,7 +23,9 @@ trap it_cleanup EXIT
 
 it_skip() { echo "SKIP: $*"; exit 77; }
 ok() { IT_PASS=$((IT_PASS + 1)); echo "ok - $*"; }
-not_ok() { IT_FAIL=$((IT_FAIL + 1)); echo "not ok - $*"; }
+IT_FAILED=""
+not_ok() { IT_FAIL=$((IT_FAIL + 1)); IT_FAILED="$IT_FAILED
+#   $*"; echo "not ok - $*"; }
 
 # check DESC CMD ARGS...: ok when the command succeeds.
 check() {
@@ -34,6 +36,7 @@ check() {
 not() { ! "$@"; }
 
 it_finish() {
+    [ "$IT_FAIL" -eq 0 ] || echo "# failed:$IT_FAILED"
     echo "# $IT_PASS passed, $IT_FAIL failed"
     [ "$IT_FAIL" -eq 0 ] || exit 1
     exit 0
