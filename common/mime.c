@@ -14,7 +14,6 @@
 
 #include "mime.h"
 
-#define MIME_MAX_HEADERS	1000
 
 void    mbuf_init(struct mbuf *b, size_t max)
 {
@@ -126,7 +125,7 @@ static int add_field(struct mime_headers *out, const unsigned char *p, size_t n)
     size_t  nlen, i, o;
     char   *name, *value;
 
-    if (colon == 0 || colon == p || out->n >= MIME_MAX_HEADERS)
+    if (colon == 0 || colon == p)
 	return -1;
     nlen = (size_t) (colon - p);
     while (nlen > 0 && (p[nlen - 1] == ' ' || p[nlen - 1] == '\t'))
@@ -146,12 +145,16 @@ static int add_field(struct mime_headers *out, const unsigned char *p, size_t n)
 	value[o++] = (char) p[i];
     }
     value[o] = 0;
-    if ((v = realloc(out->v, (out->n + 1) * sizeof(*v))) == 0) {
-	free(name);
-	free(value);
-	return -1;
+    /* Grow by doubling: a block of thousands of fields stays linear. */
+    if (out->n == 0 || (out->n >= 8 && (out->n & (out->n - 1)) == 0)) {
+	if ((v = realloc(out->v, (out->n ? out->n * 2 : 8) * sizeof(*v))) == 0) {
+	    free(name);
+	    free(value);
+	    return -1;
+	}
+	out->v = v;
     }
-    out->v = v;
+    v = out->v;
     v[out->n].name = name;
     v[out->n].value = value;
     out->n++;

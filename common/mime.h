@@ -46,7 +46,8 @@ struct mime_headers {
  * Parse the header block at the start of DATA (an entity or a message)
  * up to the first empty line.  *BODY_OFF gets the offset of the body
  * (LEN when there is none).  A line without a colon ends the header block
- * (it and what follows are body).  At most 1000 fields.  0 or -1.
+ * (it and what follows are body).  The caller bounds LEN; there is no
+ * limit on the number of fields.  0 or -1.
  */
 int     mime_parse_headers(const unsigned char *data, size_t len,
 			   struct mime_headers *out, size_t *body_off);

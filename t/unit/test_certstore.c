@@ -82,11 +82,11 @@ static void test_unsafe(void **state)
 
     (void) state;
     /* A file that exists outside pub/ must not be reachable. */
-    assert_int_equal(sh("cp %s/cert/pub/bob@example.com.pem %s/cert/evil.pem", dir, dir), 0);
-    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "../evil", &k), -1);
-    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "../evil.pem", &k), -1);
-    assert_int_equal(certstore_encrypt_cert(&scfg, "../evil.pem", "a@b.c", &k), -1);
-    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "a/../../evil@x.com", &k), -1);
+    assert_int_equal(sh("cp %s/cert/pub/bob@example.com.pem %s/cert/outside.pem", dir, dir), 0);
+    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "../outside", &k), -1);
+    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "../outside.pem", &k), -1);
+    assert_int_equal(certstore_encrypt_cert(&scfg, "../outside.pem", "a@b.c", &k), -1);
+    assert_int_equal(certstore_encrypt_cert(&scfg, "*", "a/../../outside@x.com", &k), -1);
     assert_int_equal(certstore_encrypt_cert(&scfg, "*", ".hidden@x.com", &k), -1);
     assert_int_equal(certstore_encrypt_cert(&scfg, "*", "", &k), -1);
     assert_int_equal(certstore_decrypt_keys(&scfg, "*", "..@x", &keys, &n), 0);

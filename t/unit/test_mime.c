@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -52,6 +53,30 @@ static void test_headers(void **state)
     assert_string_equal(buf, "text/plain");
     mime_content_type(" Application/PKCS7-MIME ; smime-type=x", buf, sizeof(buf));
     assert_string_equal(buf, "application/pkcs7-mime");
+}
+
+/* Thousands of fields parse, in order, and the body is found. */
+static void test_many_headers(void **state)
+{
+    struct mbuf b;
+    struct mime_headers h;
+    size_t  off;
+    char    name[32];
+
+    (void) state;
+    mbuf_init(&b, 0);
+    for (int i = 0; i < 5000; i++)
+	assert_int_equal(mbuf_printf(&b, "X-H%d: v%d\r\n", i, i), 0);
+    assert_int_equal(mbuf_addstr(&b, "\r\nbody\r\n"), 0);
+    assert_int_equal(mime_parse_headers(b.data, b.len, &h, &off), 0);
+    assert_int_equal(h.n, 5000);
+    for (int i = 0; i < 5000; i += 499) {
+	snprintf(name, sizeof(name), "X-H%d", i);
+	assert_string_equal(h.v[i].name, name);
+    }
+    assert_memory_equal(b.data + off, "body\r\n", 6);
+    mime_headers_free(&h);
+    mbuf_free(&b);
 }
 
 static void test_crlf(void **state)
@@ -177,6 +202,7 @@ int     main(void)
 {
     const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_headers),
+	cmocka_unit_test(test_many_headers),
 	cmocka_unit_test(test_crlf),
 	cmocka_unit_test(test_base64),
 	cmocka_unit_test(test_mbuf_max),
