@@ -4,7 +4,8 @@
 # becomes three deliveries, one recipient each, each right for its
 # recipient: dave's copy opens only with dave's key, erin's only with
 # erin's, both verify; the third is signed, not encrypted, and handled by
-# the no-certificate outbound policy (subject tag).  The milter sees each
+# the no-certificate outbound policy (subject tag).  Each leaves with its
+# own recipient's TLS class (dave none, erin may, nobody no rule).  The milter sees each
 # message exactly once (not on submission, once per recipient on
 # reinjection).
 set -u
@@ -17,6 +18,8 @@ pf_cf_conf "$PF_DIR/cf.conf" <<'CONF'
 smime_sign    "ours" { from = "*@example.com"  to = "*"  certificate = "*" }
 smime_encrypt "any"  { from = "*"  to = "*"  certificate = "*" }
 smime_outbound_policy "nocert" { to = "*"  when = {no-certificate, partial}  action = mark-subject  subject_tag = "[not encrypted]" }
+tls_outbound "dave" { to = "dave@partner.com"  type = none }
+tls_outbound "erin" { to = "erin@partner.com"  type = may }
 CONF
 pf_gateway "$PF_DIR/cf.conf" split
 sink_start
@@ -75,4 +78,13 @@ n=$(grep -c 'postfix/cryptofilter-reinject/smtpd\[.*client=' "$log")
 n=$(grep -cE ': out from=<alice@example.com> nrcpt=1 ' "$PF_DIR/log/milter.log")
 [ "$n" = 3 ] || fail "the milter processed $n one-recipient outbound messages, want 3"
 grep -q 'nrcpt=3' "$PF_DIR/log/milter.log" && fail "the milter saw the 3-recipient message (on submission?)"
+# Per-recipient TLS classes, exact in split mode.
+for pair in dave@partner.com:postfix/cf-tls-none/smtp erin@partner.com:postfix/cf-tls-may/smtp \
+	nobody@other.org:postfix/smtp; do
+    r=${pair%%:*} want=${pair#*:}
+    by=$(grep 'status=sent' "$log" | grep -F "to=<$r>" | grep -v cryptofilter-split \
+	| sed -E 's/.* (postfix[^[]*)\[[0-9]+\]: .*/\1/' | head -1)
+    [ "$by" = "$want" ] || { grep -F "$r" "$log" >&2; fail "$r left by '$by', want $want"; }
+done
+grep -il '^X-CryptoFilter-TLS:' "$PF_SINK_DIR"/*.eml && fail "the TLS marker reached the sink"
 echo "split OK"
