@@ -85,7 +85,7 @@ _gs_good() {
 }
 
 gs_verify() {
-    local sig=$1 content=$2 st=$GS_HOME/status.$$ rc
+    local sig=$1 content=${2:-} st=$GS_HOME/status.$$ rc
     if [ -n "$content" ]; then
         gpgsm --batch --status-fd 3 --verify "$sig" "$content" 3>"$st" >>"$GS_LOG" 2>&1
     else

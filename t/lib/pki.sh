@@ -87,7 +87,7 @@ _pki_bundle() {
 }
 
 pki_make() {
-    local dir=$1 a i pids="" serial=1000 w
+    local dir=${1:-} a i pids="" serial=1000 w
     [ -n "$dir" ] || { echo "pki_make: no directory" >&2; return 1; }
     mkdir -p "$dir/cert/pub" "$dir/cert/priv/alt" "$dir/special" "$dir/.work" || return 1
     chmod 700 "$dir/cert/priv" "$dir/cert/priv/alt" "$dir/special" "$dir/.work"
@@ -189,7 +189,7 @@ EOF
 }
 
 pki_p12() {
-    local dir=$1 addr=$2 pass=$3 out=$4 legacy=$5 src
+    local dir=$1 addr=$2 pass=$3 out=$4 legacy=${5:-} src
     if [ -f "$dir/cert/priv/$addr.pem" ]; then src="$dir/cert/priv/$addr.pem"
     elif [ -f "$dir/special/$addr.pem" ]; then src="$dir/special/$addr.pem"
     else echo "pki_p12: no key for $addr under $dir" >&2; return 1; fi
