@@ -225,6 +225,67 @@ check "trusted signer: no private key in the collected file" not grep -q 'PRIVAT
 check "collection wrote nothing else" \
     bash -c "[ \"\$(find '$C/pub' -type f | wc -l)\" -eq 1 ]"
 
+# Never replace a newer collected certificate with an older one.  An older
+# certificate for alice (same CA, valid 2025-01-01 .. 2028-12-31):
+mkdir -p "$T/oca" && : >"$T/oca/index.txt" && echo 2A00 >"$T/oca/serial"
+cat >"$T/oca/ca.cnf" <<EOF
+[ ca ]
+default_ca = t
+[ t ]
+database = $T/oca/index.txt
+serial = $T/oca/serial
+new_certs_dir = $T/oca
+certificate = $PKI/ca.pem
+private_key = $PKI/ca.key
+default_md = sha256
+policy = p
+unique_subject = no
+[ p ]
+commonName = supplied
+emailAddress = optional
+EOF
+printf 'subjectAltName = email:alice@example.com\nextendedKeyUsage = emailProtection\nkeyUsage = digitalSignature, keyEncipherment\nbasicConstraints = CA:FALSE\n' >"$T/oca/ext"
+openssl req -new -key "$P/alice@example.com.pem" -subj "/CN=alice old/emailAddress=alice@example.com" \
+    -out "$T/oca/req" 2>/dev/null &&
+openssl ca -batch -config "$T/oca/ca.cnf" -in "$T/oca/req" -notext -startdate 20250101000000Z \
+    -enddate 20281231000000Z -extfile "$T/oca/ext" -out "$T/oca/old.crt" >/dev/null 2>&1
+check "older alice certificate made" openssl verify -CAfile "$PKI/ca.pem" "$T/oca/old.crt"
+openssl cms -sign -signer "$T/oca/old.crt" -inkey "$P/alice@example.com.pem" -certfile "$PKI/ca.pem" \
+    -in "$T/m.ent" -out "$T/old.p"
+$MT prepend "$T/old.p" "${H[@]}" >"$T/old.eml"
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null; }
+cf_run "$T/coll.conf" in "$T/old.eml" "$T/old.out" alice@example.com bob@example.com
+check "older certificate: signature valid" hdr_is "$T/old.out" X-CryptoFilter-SMIME-Verify-Status "valid; signer=alice@example.com"
+check "older certificate: does not replace the newer collected one" \
+    test "$(fp "$C/pub/db-alice@example.com.pem")" = "$(fp "$PKI/cert/pub/alice@example.com.pem")"
+C2=$T/coll2/cert
+mkdir -p "$C2/pub" "$C2/priv/alt" && cp "$PKI/ca.pem" "$C2/ca.pem"
+it_conf "$T/coll2.conf" "$C2" collect_sender_certs=true <<<"$RULES_IN"
+cf_run "$T/coll2.conf" in "$T/old.eml" "$T/old2.out" alice@example.com bob@example.com
+check "older certificate first: collected" test "$(fp "$C2/pub/db-alice@example.com.pem")" = "$(fp "$T/oca/old.crt")"
+cf_run "$T/coll2.conf" in "$T/sig.eml" "$T/new2.out" alice@example.com bob@example.com
+check "then a newer one: replaces it" \
+    test "$(fp "$C2/pub/db-alice@example.com.pem")" = "$(fp "$PKI/cert/pub/alice@example.com.pem")"
+C3=$T/coll3/cert
+mkdir -p "$C3/pub" "$C3/priv/alt" && cp "$PKI/ca.pem" "$C3/ca.pem"
+it_conf "$T/coll3.conf" "$C3" collect_sender_certs=false <<<"$RULES_IN"
+cf_run "$T/coll3.conf" in "$T/sig.eml" "$T/nocoll.out" alice@example.com bob@example.com
+check "collect_sender_certs = false: valid, nothing collected" \
+    bash -c "grep -q '^X-CryptoFilter-SMIME-Verify-Status: valid' '$T/nocoll.out' && [ -z \"\$(ls '$C3/pub')\" ]"
+
+# A private key readable by others is refused (and said so), mail kept.
+K=$T/loose/cert
+mkdir -p "$K/pub" "$K/priv/alt" && cp "$PKI/ca.pem" "$K/ca.pem"
+cp "$P/bob@example.com.pem" "$K/priv/" && chmod 644 "$K/priv/bob@example.com.pem"
+it_conf "$T/loose.conf" "$K" <<<"$RULES_IN"
+cf_run "$T/loose.conf" in "$T/enc.eml" "$T/loose.out" alice@example.com bob@example.com
+check "0644 key: exit 0" rc_is 0 "$T/loose.out"
+check "0644 key: not used (no-key or failed)" \
+    bash -c "$MT hdr '$T/loose.out' X-CryptoFilter-SMIME-Decrypt-Status | grep -Eq '^(no-key|failed)'"
+check "0644 key: envelope kept" grep -q 'application/pkcs7-mime' "$T/loose.out"
+check "0644 key: a log line says why" \
+    bash -c "grep -rqi 'refus.*bob@example.com.pem\|bob@example.com.pem.*\(group\|others\|mode\)' '$T/loose.out.err' '$T/run/log'"
+
 # --- addresses that try to leave cert_dir ------------------------------------------
 E=$T/esc
 mkdir -p "$E/cert/pub" "$E/cert/priv/alt" "$E/run" && cp "$PKI/ca.pem" "$E/cert/ca.pem"
