@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <openssl/cms.h>
@@ -302,6 +303,77 @@ static void test_garbage(void **state)
     cs_key_release(&k);
 }
 
+static enum engine_verify verify_with(const char *signer_addr, X509_STORE *store)
+{
+    struct cs_key k;
+    struct mbuf out;
+    struct smime_verify_result v;
+    enum engine_verify st;
+
+    key_of(signer_addr, &k);
+    mbuf_init(&out, 0);
+    assert_int_equal(smime_sign((const unsigned char *) entity, strlen(entity), &k,
+				CF_DIGEST_SHA256, 0, &out), 0);
+    smime_verify(out.data, out.len, store, &v);
+    st = v.status;
+    smime_verify_result_free(&v);
+    mbuf_free(&out);
+    cs_key_release(&k);
+    return st;
+}
+
+/* A ca_file with a CRL that revokes alice: her signatures are "revoked",
+ * bob's stay valid. */
+static void test_revoked(void **state)
+{
+    char    path[1300];
+    FILE   *fp;
+    X509   *ca;
+    EVP_PKEY *cakey;
+    X509_CRL *crl = X509_CRL_new();
+    X509_REVOKED *rev = X509_REVOKED_new();
+    ASN1_TIME *last = ASN1_TIME_set(0, time(0) - 3600), *next = ASN1_TIME_set(0, time(0) + 86400);
+    struct cs_key alice;
+    struct cf_smime_cfg c2 = scfg;
+    X509_STORE *store;
+
+    (void) state;
+    snprintf(path, sizeof(path), "%s/ca.pem", dir);
+    assert_non_null(fp = fopen(path, "r"));
+    assert_non_null(ca = PEM_read_X509(fp, 0, 0, 0));
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/ca.key", dir);
+    assert_non_null(fp = fopen(path, "r"));
+    assert_non_null(cakey = PEM_read_PrivateKey(fp, 0, 0, 0));
+    fclose(fp);
+    key_of("alice@example.com", &alice);
+    assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), 1);
+    assert_int_equal(X509_CRL_set1_lastUpdate(crl, last), 1);
+    assert_int_equal(X509_CRL_set1_nextUpdate(crl, next), 1);
+    assert_int_equal(X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(alice.cert)), 1);
+    assert_int_equal(X509_REVOKED_set_revocationDate(rev, last), 1);
+    assert_int_equal(X509_CRL_add0_revoked(crl, rev), 1);
+    assert_int_equal(X509_CRL_sort(crl), 1);
+    assert_true(X509_CRL_sign(crl, cakey, EVP_sha256()) > 0);
+    snprintf(path, sizeof(path), "%s/ca-with-crl.pem", dir);
+    assert_non_null(fp = fopen(path, "w"));
+    assert_int_equal(PEM_write_X509(fp, ca), 1);
+    assert_int_equal(PEM_write_X509_CRL(fp, crl), 1);
+    fclose(fp);
+    c2.ca_file = path;
+    assert_non_null(store = certstore_ca(&c2));
+    assert_int_equal(verify_with("alice@example.com", store), EV_REVOKED);
+    assert_int_equal(verify_with("bob@example.com", store), EV_VALID);
+    X509_STORE_free(store);
+    cs_key_release(&alice);
+    X509_CRL_free(crl);
+    X509_free(ca);
+    EVP_PKEY_free(cakey);
+    ASN1_TIME_free(last);
+    ASN1_TIME_free(next);
+}
+
 static int teardown(void **state)
 {
     (void) state;
@@ -319,6 +391,7 @@ int     main(void)
 	cmocka_unit_test(test_encrypt_gcm),
 	cmocka_unit_test(test_decrypt_legacy_alt),
 	cmocka_unit_test(test_garbage),
+	cmocka_unit_test(test_revoked),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
