@@ -98,10 +98,11 @@ struct engine_result {
  * with the message is removed (EE_DELETE, for each name the highest index
  * first, so the indexes stay right whether the applier counts before or
  * after earlier deletions), then, when the body changes, the old Content-*
- * fields are removed the same way and the new ones added (EE_ADD), then
- * MIME-Version / Subject changes, then the X-CryptoFilter-* status fields
- * (EE_ADD).  New bodies and added values use CRLF; added values are never
- * folded.
+ * fields are removed the same way and the new ones added (EE_ADD) with
+ * MIME-Version when missing, then the X-CryptoFilter-* status or TLS
+ * fields (EE_ADD), then what the policy action changes (Subject: EE_CHANGE
+ * index 1, or EE_ADD when there is none; encapsulate-*: Content-Type).
+ * New bodies are CRLF; added values are unfolded single lines.
  */
 
 /* Run the whole engine on MSG.  Returns 0 with RES filled (including
