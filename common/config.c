@@ -380,7 +380,7 @@ static cfg_opt_t milter_opts[] = {
 };
 
 static cfg_opt_t policyd_opts[] = {
-    CFG_STR_CB("listen", "unix:/var/spool/postfix/private/cryptofilter-policy",
+    CFG_STR_CB("listen", "unix:/var/spool/postfix/cryptofilter/policy.sock",
 	       CFGF_NONE, cb_socket),
     CFG_STR("user", "cryptofilter", CFGF_NONE),
     CFG_END()

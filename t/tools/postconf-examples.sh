@@ -21,7 +21,7 @@ for mode in before-queue split; do
     grep -q '^milter_default_action = tempfail$' "$PF_DIR/n" || fail "$mode: milter_default_action"
     grep -q '^disable_mime_output_conversion = yes$' "$PF_DIR/n" || fail "$mode: disable_mime_output_conversion"
     grep -q '^smtpd_milters = unix:cryptofilter/milter.sock$' "$PF_DIR/n" || fail "$mode: smtpd_milters"
-    grep -q 'check_policy_service { unix:private/cryptofilter-policy' "$PF_DIR/n" || fail "$mode: policy service"
+    grep -q 'check_policy_service { unix:cryptofilter/policy.sock' "$PF_DIR/n" || fail "$mode: policy service"
     for c in none may encrypt verify secure; do
 	grep -q "^cf-tls-$c/unix/smtp_tls_security_level = $c\$" "$PF_DIR/P" || fail "$mode: cf-tls-$c"
 	grep -q "^cf-tls-$c/unix/smtp_header_checks = regexp:" "$PF_DIR/P" || fail "$mode: cf-tls-$c header checks"

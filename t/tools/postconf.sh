@@ -33,7 +33,7 @@ conf() {
 }
 
 conf all "unix:/var/spool/postfix/cryptofilter/milter.sock" \
-    "unix:/var/spool/postfix/private/cryptofilter-policy" \
+    "unix:/var/spool/postfix/cryptofilter/policy.sock" \
     'tls_outbound "n" { to = "*@none.example" type = none }' \
     'tls_outbound "m" { to = "*@may.example" type = may }' \
     'tls_outbound "e" { to = "*@enc.example" type = mandatory reject = {weak-cipher} }' \
@@ -69,7 +69,7 @@ has "$T/n" '^smtpd_milters = unix:cryptofilter/milter\.sock$'
 has "$T/n" '^milter_default_action = tempfail$'
 has "$T/n" '^disable_mime_output_conversion = yes$'
 has "$T/n" '^cryptofilter-split_destination_recipient_limit = 1$'
-has "$T/n" '^smtpd_relay_restrictions = check_policy_service \{ unix:private/cryptofilter-policy, timeout=10s, default_action=DEFER \}, reject$'
+has "$T/n" '^smtpd_relay_restrictions = check_policy_service \{ unix:cryptofilter/policy.sock, timeout=10s, default_action=DEFER \}, reject$'
 has "$T/n" "^milter_header_checks = regexp:$PF_ETC/cryptofilter_milter_header_checks\$"
 for c in none may encrypt verify secure; do
     has "$T/M" "^cf-tls-$c +unix .* smtp( |\$)"
