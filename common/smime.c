@@ -104,30 +104,44 @@ struct sink {
     int     ncarry;
     int     col;
     int     failed;
+    char    text[8192];			/* encoded text waiting for the mbuf */
+    size_t  ntext;
 };
 
 static BIO_METHOD *sink_method;
 static pthread_once_t sink_once = PTHREAD_ONCE_INIT;
 
+static int sink_drain(struct sink *k)
+{
+    if (k->ntext && mbuf_add(k->out, k->text, k->ntext) < 0)
+	return -1;
+    k->ntext = 0;
+    return 0;
+}
+
+/* Encode one group of N (1..3) bytes, breaking lines at 76 columns. */
 static int sink_b64_group(struct sink *k, const unsigned char *g, int n)
 {
     static const char tab[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char    q[6];
     uint32_t v = (uint32_t) g[0] << 16 | (n > 1 ? (uint32_t) g[1] << 8 : 0) | (n > 2 ? g[2] : 0);
-    int     len = 4;
+    char   *q;
 
+    if (k->ntext + 6 > sizeof(k->text) && sink_drain(k) < 0)
+	return -1;
+    q = k->text + k->ntext;
     q[0] = tab[(v >> 18) & 63];
     q[1] = tab[(v >> 12) & 63];
     q[2] = n > 1 ? tab[(v >> 6) & 63] : '=';
     q[3] = n > 2 ? tab[v & 63] : '=';
+    k->ntext += 4;
     if ((k->col += 4) >= 76) {
 	q[4] = '\r';
 	q[5] = '\n';
-	len = 6;
+	k->ntext += 2;
 	k->col = 0;
     }
-    return mbuf_add(k->out, q, (size_t) len);
+    return 0;
 }
 
 static int sink_write(BIO *b, const char *data, int len)
@@ -143,14 +157,18 @@ static int sink_write(BIO *b, const char *data, int len)
 	    return k->failed = 1, -1;
 	return len;
     }
-    while (i < len) {
+    while (k->ncarry > 0 && k->ncarry < 3 && i < len)
 	k->carry[k->ncarry++] = p[i++];
-	if (k->ncarry == 3) {
-	    if (sink_b64_group(k, k->carry, 3) < 0)
-		return k->failed = 1, -1;
-	    k->ncarry = 0;
-	}
+    if (k->ncarry == 3) {
+	if (sink_b64_group(k, k->carry, 3) < 0)
+	    return k->failed = 1, -1;
+	k->ncarry = 0;
     }
+    for (; len - i >= 3; i += 3)
+	if (sink_b64_group(k, p + i, 3) < 0)
+	    return k->failed = 1, -1;
+    while (i < len)
+	k->carry[k->ncarry++] = p[i++];
     return len;
 }
 
@@ -170,11 +188,13 @@ static long sink_ctrl(BIO *b, int cmd, long num, void *ptr)
 	k->ncarry = 0;
     }
     if (k->b64 && k->col) {
-	if (mbuf_add(k->out, "\r\n", 2) < 0)
+	if (k->ntext + 2 > sizeof(k->text) && sink_drain(k) < 0)
 	    return 0;
+	k->text[k->ntext++] = '\r';
+	k->text[k->ntext++] = '\n';
 	k->col = 0;
     }
-    return 1;
+    return sink_drain(k) < 0 ? 0 : 1;
 }
 
 static void sink_init(void)
