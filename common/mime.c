@@ -551,6 +551,22 @@ int     mime_multipart_split(const unsigned char *body, size_t len,
     return -1;
 }
 
+/* The first '<' outside a quoted display name. */
+static const char *unquoted_lt(const char *p)
+{
+    int     quoted = 0;
+
+    for (; *p; p++) {
+	if (*p == '\\' && p[1])
+	    p++;
+	else if (*p == '"')
+	    quoted = !quoted;
+	else if (*p == '<' && !quoted)
+	    return p;
+    }
+    return 0;
+}
+
 int     mime_first_address(const char *value, char *out, size_t outlen)
 {
     const char *lt, *start, *stop;
@@ -558,7 +574,7 @@ int     mime_first_address(const char *value, char *out, size_t outlen)
 
     if (value == 0)
 	return -1;
-    if ((lt = strchr(value, '<')) != 0) {
+    if ((lt = unquoted_lt(value)) != 0) {
 	start = lt + 1;
 	if ((stop = strchr(start, '>')) == 0)
 	    return -1;

@@ -192,6 +192,8 @@ static void test_address(void **state)
     assert_string_equal(buf, "alice@example.com");
     assert_int_equal(mime_first_address(" bob@x.org (Bob)", buf, sizeof(buf)), 0);
     assert_string_equal(buf, "bob@x.org");
+    assert_int_equal(mime_first_address("\"Eve <eve@evil.com>\" <alice@example.com>", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "alice@example.com");
     assert_int_equal(mime_first_address("undisclosed", buf, sizeof(buf)), -1);
     assert_int_equal(mime_first_address("<unterminated@x", buf, sizeof(buf)), -1);
     mime_make_boundary(buf, sizeof(buf));
