@@ -481,7 +481,7 @@ static int inbound_decrypt(struct run *r)
     const struct engine_msg *msg = r->msg;
     struct cs_key *keys = 0;
     size_t  nkeys = 0;
-    struct mbuf plain, canon;
+    struct mbuf plain;
     char    why[128];
     enum engine_decrypt st;
 
@@ -495,24 +495,22 @@ static int inbound_decrypt(struct run *r)
 					  msg->recipients[i], &keys, &nkeys);
     }
     mbuf_init(&plain, 0);
-    mbuf_init(&canon, 0);
     st = smime_decrypt(r->entity.data, r->entity.len, keys, nkeys, &plain, why, sizeof(why));
     cs_keys_release(keys, nkeys);
     r->res->decrypt = st;
     detail(r, "decrypt: %s (%s)", engine_decrypt_name(st), why);
     if (st == ED_DECRYPTED) {
-	if (mime_to_crlf(plain.data, plain.len, &canon) < 0) {
+	if (mime_canonicalize(&plain) < 0) {
 	    mbuf_free(&plain);
 	    return -1;
 	}
-	set_entity(r, &canon);
+	set_entity(r, &plain);
 	add_action(r, "decrypt");
     } else if (st != ED_NOT_ENCRYPTED) {
 	r->conds |= CF_WHEN_DECRYPT_FAILED;
 	snprintf(r->why, sizeof(r->why), "decryption failed: %s", why);
     }
     mbuf_free(&plain);
-    mbuf_free(&canon);
     return 0;
 }
 
@@ -550,16 +548,12 @@ static int inbound_verify(struct run *r, const struct cf_rule *rule, int have_st
     }
     add_action(r, "verify");
     if (unwrap && v.content.len > 0) {
-	struct mbuf canon;
-
-	mbuf_init(&canon, 0);
-	if (mime_to_crlf(v.content.data, v.content.len, &canon) < 0)
+	if (mime_canonicalize(&v.content) < 0)
 	    ret = -1;
 	else {
-	    set_entity(r, &canon);
+	    set_entity(r, &v.content);
 	    ret = 1;
 	}
-	mbuf_free(&canon);
     }
     smime_verify_result_free(&v);
     return ret;

@@ -353,6 +353,28 @@ int     mime_to_crlf(const unsigned char *in, size_t len, struct mbuf *out)
     return mbuf_add(out, in + start, len - start);
 }
 
+int     mime_canonicalize(struct mbuf *b)
+{
+    struct mbuf c;
+    int     bare = 0;
+
+    for (size_t i = 0; i < b->len && !bare; i++)
+	if (b->data[i] == '\r')
+	    bare = i + 1 >= b->len || b->data[++i] != '\n';
+	else if (b->data[i] == '\n')
+	    bare = 1;
+    if (!bare)
+	return 0;
+    mbuf_init(&c, b->max);
+    if (mime_to_crlf(b->data, b->len, &c) < 0) {
+	mbuf_free(&c);
+	return -1;
+    }
+    mbuf_free(b);
+    *b = c;
+    return 0;
+}
+
 static const char b64[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

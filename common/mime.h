@@ -71,6 +71,9 @@ int     mime_param(const char *value, const char *param, char *out, size_t outle
 /* Append IN to OUT with every line ending (LF, CRLF or lone CR) as CRLF. */
 int     mime_to_crlf(const unsigned char *in, size_t len, struct mbuf *out);
 
+/* Make B canonical CRLF in place; no copy when it already is.  0 or -1. */
+int     mime_canonicalize(struct mbuf *b);
+
 /* Append IN as base64 in lines of 76 characters, each ended by CRLF. */
 int     mime_base64_encode(const unsigned char *in, size_t len, struct mbuf *out);
 

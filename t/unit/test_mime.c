@@ -88,6 +88,19 @@ static void test_crlf(void **state)
     assert_int_equal(mime_to_crlf(U("a\nb\r\nc\rd"), 8, &b), 0);
     assert_int_equal(b.len, 10);
     assert_memory_equal(b.data, "a\r\nb\r\nc\r\nd", 10);
+    /* Already canonical: the same buffer is kept. */
+    {
+	unsigned char *same = b.data;
+
+	assert_int_equal(mime_canonicalize(&b), 0);
+	assert_ptr_equal(b.data, same);
+    }
+    mbuf_free(&b);
+    mbuf_init(&b, 0);
+    assert_int_equal(mbuf_add(&b, "x\ny\r", 4), 0);
+    assert_int_equal(mime_canonicalize(&b), 0);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "x\r\ny\r\n", 6);
     mbuf_free(&b);
 }
 
