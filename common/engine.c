@@ -36,6 +36,7 @@ struct run {
     struct engine_result *res;
     struct mbuf entity;			/* the current MIME entity (CRLF) */
     int     changed;			/* entity differs from the message's */
+    int     emitted;			/* Content-* edits made already */
     char    from_addr[CF_ADDR_MAX + 1];	/* From: header address, or sender */
     const char *subject;		/* Subject: value, or "" */
     unsigned conds;			/* CF_WHEN_* that hold */
@@ -253,6 +254,28 @@ static void set_entity(struct run *r, struct mbuf *next)
     r->changed = 1;
 }
 
+/* Edits that replace the message's Content-* fields with those of H. */
+static int replace_content_headers(struct run *r, const struct mime_headers *h)
+{
+    if (delete_headers(r, "Content-") < 0)
+	return -1;
+    for (size_t i = 0; i < h->n; i++)
+	if (mime_is_content_header(h->v[i].name)
+	    && add_edit(r->res, EE_ADD, h->v[i].name, 0, h->v[i].value) < 0)
+	    return -1;
+    if (msg_header(r->msg, "MIME-Version") == 0
+	&& add_edit(r->res, EE_ADD, "MIME-Version", 0, "1.0") < 0)
+	return -1;
+    r->emitted = 1;
+    return 0;
+}
+
+static struct spool *new_body(struct run *r)
+{
+    spool_free(r->res->body);
+    return r->res->body = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir);
+}
+
 /* Turn the changed entity into header edits and a new body. */
 static int emit_entity(struct run *r)
 {
@@ -262,17 +285,7 @@ static int emit_entity(struct run *r)
 
     if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
 	return -1;
-    if (delete_headers(r, "Content-") < 0)
-	goto done;
-    for (size_t i = 0; i < h.n; i++)
-	if (mime_is_content_header(h.v[i].name)
-	    && add_edit(r->res, EE_ADD, h.v[i].name, 0, h.v[i].value) < 0)
-	    goto done;
-    if (msg_header(r->msg, "MIME-Version") == 0
-	&& add_edit(r->res, EE_ADD, "MIME-Version", 0, "1.0") < 0)
-	goto done;
-    if ((r->res->body = spool_new(r->cfg->milter.memory_limit,
-				  r->cfg->milter.spool_dir)) == 0
+    if (replace_content_headers(r, &h) < 0 || new_body(r) == 0
 	|| spool_write(r->res->body, r->entity.data + off, r->entity.len - off) < 0)
 	goto done;
     ret = 0;
@@ -280,6 +293,24 @@ static int emit_entity(struct run *r)
 done:
     mime_headers_free(&h);
     return ret;
+}
+
+/* Header edits for an enveloped body already written to res->body. */
+static int emit_enveloped(struct run *r, const char *smime_type)
+{
+    struct mime_header v[3];
+    struct mime_headers h = {v, 3};
+    char    type[128];
+
+    snprintf(type, sizeof(type), "application/pkcs7-mime; smime-type=%s; name=smime.p7m",
+	     smime_type);
+    v[0].name = "Content-Type";
+    v[0].value = type;
+    v[1].name = "Content-Transfer-Encoding";
+    v[1].value = "base64";
+    v[2].name = "Content-Disposition";
+    v[2].value = "attachment; filename=smime.p7m";
+    return replace_content_headers(r, &h);
 }
 
 /* ---- outbound --------------------------------------------------------- */
@@ -372,9 +403,8 @@ static int outbound_encrypt(struct run *r)
     X509  **certs = calloc(msg->nrecipients + 1, sizeof(*certs));
     size_t  matched = 0, found = 0;
     int     ret = 0;
-    struct mbuf next;
+    const char *type;
 
-    mbuf_init(&next, 0);
     if (keys == 0 || certs == 0) {
 	ret = -1;
 	goto done;
@@ -401,19 +431,23 @@ static int outbound_encrypt(struct run *r)
 	detail(r, "not encrypting: %s", r->why);
 	goto done;
     }
-    if (smime_encrypt(r->entity.data, r->entity.len, certs, found, r->cfg->smime.cipher,
-		      r->cfg->smime.key_transport, &next) < 0) {
+    /* The last step: the result goes straight into the new body spool
+     * (a file past memory_limit), not through another buffer. */
+    if (new_body(r) == 0
+	|| smime_encrypt_body(r->entity.data, r->entity.len, certs, found, r->cfg->smime.cipher,
+			      r->cfg->smime.key_transport, r->res->body, &type) < 0
+	|| emit_enveloped(r, type) < 0) {
 	ret = -1;
 	goto done;
     }
     detail(r, "encrypted to %zu recipient(s) with %s", found,
 	   config_cipher_name(r->cfg->smime.cipher));
-    set_entity(r, &next);
+    mbuf_free(&r->entity);
+    r->changed = 0;			/* emitted already */
     add_action(r, "encrypt");
     ret = 1;
 
 done:
-    mbuf_free(&next);
     if (keys)
 	for (size_t i = 0; i < found; i++)
 	    cs_key_release(&keys[i]);
@@ -766,13 +800,13 @@ static int encapsulate(struct run *r, const struct cf_rule *rule, int stripped)
 	    r->res->nedits--;
 	    i--;
 	}
-    if (!r->changed)
+    if (!r->emitted)
 	ret = delete_headers(r, "Content-");
     if (ret == 0) {
 	snprintf(clean, sizeof(clean), "multipart/mixed; boundary=\"%s\"", boundary);
 	ret = add_edit(r->res, EE_ADD, "Content-Type", 0, clean);
     }
-    if (ret == 0 && !r->changed && msg_header(msg, "MIME-Version") == 0)
+    if (ret == 0 && !r->emitted && msg_header(msg, "MIME-Version") == 0)
 	ret = add_edit(r->res, EE_ADD, "MIME-Version", 0, "1.0");
 
 done:

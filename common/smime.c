@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "smime.h"
+#include "spool.h"
 
 /* Hard cap on a CMS structure we parse from outside (DER bytes). */
 #define SMIME_MAX_DER	(512u * 1024 * 1024)
@@ -98,7 +99,8 @@ static const EVP_CIPHER *cipher_of(enum cf_cipher c)
  * straight into it, so the message is not held twice more in memory.
  */
 struct sink {
-    struct mbuf *out;
+    struct mbuf *out;			/* one of these two */
+    struct spool *sp;
     int     b64;
     unsigned char carry[3];		/* bytes of an incomplete group */
     int     ncarry;
@@ -111,9 +113,15 @@ struct sink {
 static BIO_METHOD *sink_method;
 static pthread_once_t sink_once = PTHREAD_ONCE_INIT;
 
+/* Append to the mbuf or the spool. */
+static int sink_put(struct sink *k, const void *data, size_t len)
+{
+    return k->sp ? spool_write(k->sp, data, len) : mbuf_add(k->out, data, len);
+}
+
 static int sink_drain(struct sink *k)
 {
-    if (k->ntext && mbuf_add(k->out, k->text, k->ntext) < 0)
+    if (k->ntext && sink_put(k, k->text, k->ntext) < 0)
 	return -1;
     k->ntext = 0;
     return 0;
@@ -153,7 +161,7 @@ static int sink_write(BIO *b, const char *data, int len)
     if (k == 0 || k->failed || len < 0)
 	return -1;
     if (!k->b64) {
-	if (mbuf_add(k->out, data, (size_t) len) < 0)
+	if (sink_put(k, data, (size_t) len) < 0)
 	    return k->failed = 1, -1;
 	return len;
     }
@@ -206,14 +214,15 @@ static void sink_init(void)
     }
 }
 
-/* A BIO writing into OUT through K (which must outlive the BIO). */
-static BIO *sink_bio(struct sink *k, struct mbuf *out, int b64)
+/* A BIO writing into OUT or SP through K (which must outlive the BIO). */
+static BIO *sink_bio(struct sink *k, struct mbuf *out, struct spool *sp, int b64)
 {
     BIO    *b;
 
     pthread_once(&sink_once, sink_init);
     memset(k, 0, sizeof(*k));
     k->out = out;
+    k->sp = sp;
     k->b64 = b64;
     if (sink_method == 0 || (b = BIO_new(sink_method)) == 0)
 	return 0;
@@ -222,12 +231,13 @@ static BIO *sink_bio(struct sink *k, struct mbuf *out, int b64)
     return b;
 }
 
-/* DER of CMS appended to OUT as base64, streaming the content from IN
- * when CMS was made with CMS_STREAM. */
-static int cms_stream_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags, struct mbuf *out)
+/* DER of CMS appended to OUT (or SP) as base64, streaming the content
+ * from IN when CMS was made with CMS_STREAM. */
+static int cms_stream_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags,
+			     struct mbuf *out, struct spool *sp)
 {
     struct sink k;
-    BIO    *b = sink_bio(&k, out, 1);
+    BIO    *b = sink_bio(&k, out, sp, 1);
     int     ok;
 
     if (b == 0)
@@ -285,7 +295,7 @@ int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key 
     }
     if (opaque) {
 	if (p7m_headers(out, "signed-data", "smime.p7m") < 0
-	    || cms_stream_base64(cms, in, flags, out) < 0)
+	    || cms_stream_base64(cms, in, flags, out, 0) < 0)
 	    goto done;
     } else {
 	mime_make_boundary(boundary, sizeof(boundary));
@@ -333,9 +343,11 @@ static int add_recipient(CMS_ContentInfo *cms, X509 *cert, enum cf_key_transport
     return 0;
 }
 
-int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *certs,
+/* Encrypt into OUT (headers + body) or, with SP, only the base64 body
+ * into SP; *SMIME_TYPE gets the smime-type. */
+static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *certs,
 		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
-		      struct mbuf *out)
+		      struct mbuf *out, struct spool *sp, const char **smime_type)
 {
     unsigned flags = CMS_PARTIAL | CMS_BINARY;
     const EVP_CIPHER *ciph = cipher_of(cipher);
@@ -344,6 +356,7 @@ int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *cert
     CMS_ContentInfo *cms = 0;
     int     ret = -1;
 
+    *smime_type = aead ? "authEnveloped-data" : "enveloped-data";
     if (len > INT_MAX || in == 0 || ncerts == 0)
 	goto done;
     /* CMS_encrypt makes AuthEnvelopedData for an AEAD cipher (RFC 5083);
@@ -357,8 +370,8 @@ int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *cert
 	    log_openssl_errors("smime: encrypt: recipient");
 	    goto done;
 	}
-    if (p7m_headers(out, aead ? "authEnveloped-data" : "enveloped-data", "smime.p7m") < 0
-	|| cms_stream_base64(cms, in, flags | CMS_STREAM, out) < 0)
+    if ((out && p7m_headers(out, *smime_type, "smime.p7m") < 0)
+	|| cms_stream_base64(cms, in, flags | CMS_STREAM, out, sp) < 0)
 	goto done;
     ret = 0;
 
@@ -366,6 +379,22 @@ done:
     CMS_ContentInfo_free(cms);
     BIO_free(in);
     return ret;
+}
+
+int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *certs,
+		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+		      struct mbuf *out)
+{
+    const char *type;
+
+    return encrypt_to(entity, len, certs, ncerts, cipher, kt, out, 0, &type);
+}
+
+int     smime_encrypt_body(const unsigned char *entity, size_t len, X509 *const *certs,
+			   size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+			   struct spool *body, const char **smime_type)
+{
+    return encrypt_to(entity, len, certs, ncerts, cipher, kt, 0, body, smime_type);
 }
 
 /* Parse the body of ENTITY (base64 or binary) as DER CMS.  NULL when it
@@ -466,7 +495,7 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 	    ret = ED_FAILED;
 	    continue;
 	}
-	if ((plain = sink_bio(&k, out, 0)) == 0)
+	if ((plain = sink_bio(&k, out, 0, 0)) == 0)
 	    goto done;
 	if (CMS_decrypt(cms, 0, 0, 0, plain, CMS_BINARY) != 1) {
 	    log_openssl_errors("smime: decrypt");

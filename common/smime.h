@@ -20,6 +20,8 @@
 #include "engine.h"
 #include "mime.h"
 
+struct spool;
+
 /* What an entity is, from its Content-Type. */
 enum smime_kind {
     SMIME_PLAIN,			/* not S/MIME */
@@ -43,6 +45,15 @@ int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key 
 int     smime_encrypt(const unsigned char *entity, size_t len, X509 *const *certs,
 		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
 		      struct mbuf *out);
+
+/* The same, writing only the base64 body into BODY (a spool: large
+ * results go to its file, not to memory).  The entity's header fields
+ * are those of smime_encrypt: Content-Type application/pkcs7-mime with
+ * smime-type *SMIME_TYPE and name=smime.p7m, Content-Transfer-Encoding
+ * base64, Content-Disposition attachment; filename=smime.p7m. */
+int     smime_encrypt_body(const unsigned char *entity, size_t len, X509 *const *certs,
+			   size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+			   struct spool *body, const char **smime_type);
 
 /*
  * Decrypt the enveloped ENTITY with the first of KEYS whose certificate
