@@ -365,7 +365,6 @@ static int outbound_sign(struct run *r)
     const struct engine_msg *msg = r->msg;
     const struct cf_rule *rule = 0;
     struct cs_key key;
-    struct mbuf next;
     int     ret;
 
     for (size_t i = 0; i < msg->nrecipients && rule == 0; i++)
@@ -381,15 +380,13 @@ static int outbound_sign(struct run *r)
 	return 0;
     }
     detail(r, "signing with %s (rule \"%s\")", key.path, rule->name);
-    mbuf_init(&next, 0);
     ret = encode_for_signing(r) < 0
-	|| smime_sign(r->entity.data, r->entity.len, &key, r->cfg->smime.digest,
-		      r->cfg->smime.signature == CF_SIGNATURE_OPAQUE, &next) < 0 ? -1 : 1;
+	|| smime_sign_entity(&r->entity, &key, r->cfg->smime.digest,
+			     r->cfg->smime.signature == CF_SIGNATURE_OPAQUE) < 0 ? -1 : 1;
     if (ret == 1) {
-	set_entity(r, &next);
+	r->changed = 1;
 	add_action(r, "sign");
     }
-    mbuf_free(&next);
     cs_key_release(&key);
     return ret;
 }

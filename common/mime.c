@@ -58,6 +58,18 @@ int     mbuf_add(struct mbuf *b, const void *data, size_t len)
     return 0;
 }
 
+int     mbuf_prepend(struct mbuf *b, const void *data, size_t len)
+{
+    if (len == 0)
+	return 0;
+    if (mbuf_reserve(b, len) < 0)
+	return -1;
+    memmove(b->data + len, b->data, b->len);
+    memcpy(b->data, data, len);
+    b->len += len;
+    return 0;
+}
+
 int     mbuf_addstr(struct mbuf *b, const char *s)
 {
     return mbuf_add(b, s, strlen(s));

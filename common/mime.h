@@ -23,6 +23,8 @@ struct mbuf {
 void    mbuf_init(struct mbuf *b, size_t max);
 int     mbuf_add(struct mbuf *b, const void *data, size_t len);
 int     mbuf_addstr(struct mbuf *b, const char *s);
+/* Insert DATA before the current content. */
+int     mbuf_prepend(struct mbuf *b, const void *data, size_t len);
 int     mbuf_printf(struct mbuf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Make DATA a C string (a NUL after LEN, not counted).  0 or -1. */

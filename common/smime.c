@@ -273,51 +273,112 @@ static int p7m_headers(struct mbuf *out, const char *smime_type, const char *nam
 		       smime_type, name, name);
 }
 
+/* A CMS SignedData over ENTITY: detached, or opaque made for streaming. */
+static CMS_ContentInfo *sign_cms(BIO *in, const struct cs_key *signer, enum cf_digest digest,
+				 int opaque, unsigned *flags)
+{
+    CMS_ContentInfo *cms;
+
+    *flags = CMS_PARTIAL | CMS_BINARY | (opaque ? CMS_STREAM : CMS_DETACHED);
+    if ((cms = CMS_sign(0, 0, signer->chain, in, *flags)) == 0
+	|| CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest), 0) == 0
+	|| (!opaque && CMS_final(cms, in, 0, *flags) != 1)) {
+	log_openssl_errors("smime: sign");
+	msg_warn("smime: signing with %s failed", signer->path);
+	CMS_ContentInfo_free(cms);
+	return 0;
+    }
+    return cms;
+}
+
+/* What goes before and after the entity in a multipart/signed. */
+static int detached_parts(CMS_ContentInfo *cms, enum cf_digest digest,
+			  struct mbuf *head, struct mbuf *tail)
+{
+    char    boundary[64];
+
+    mime_make_boundary(boundary, sizeof(boundary));
+    if (mbuf_printf(head, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+		    "\r\n\tmicalg=%s; boundary=\"%s\"\r\n\r\n"
+		    "This is an S/MIME signed message\r\n\r\n--%s\r\n",
+		    digest_micalg(digest), boundary, boundary) < 0
+	|| mbuf_printf(tail, "\r\n--%s\r\n"
+		       "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+		       "Content-Transfer-Encoding: base64\r\n"
+		       "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n",
+		       boundary) < 0
+	|| cms_to_base64(cms, tail) < 0
+	|| mbuf_printf(tail, "\r\n--%s--\r\n", boundary) < 0)
+	return -1;
+    return 0;
+}
+
 int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key *signer,
 		   enum cf_digest digest, int opaque, struct mbuf *out)
 {
-    unsigned flags = CMS_PARTIAL | CMS_BINARY | (opaque ? 0 : CMS_DETACHED);
-    BIO    *in = BIO_new_mem_buf(entity, (int) len);
+    BIO    *in = len <= INT_MAX ? BIO_new_mem_buf(entity, (int) len) : 0;
     CMS_ContentInfo *cms = 0;
-    char    boundary[64];
+    struct mbuf head, tail;
+    unsigned flags;
     int     ret = -1;
 
-    if (len > INT_MAX || in == 0)
+    mbuf_init(&head, 0);
+    mbuf_init(&tail, 0);
+    if (in == 0 || (cms = sign_cms(in, signer, digest, opaque, &flags)) == 0)
 	goto done;
-    /* Opaque: the content is streamed into the output, not copied first. */
-    if (opaque)
-	flags |= CMS_STREAM;
-    if ((cms = CMS_sign(0, 0, signer->chain, in, flags)) == 0
-	|| CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest), 0) == 0
-	|| (!opaque && CMS_final(cms, in, 0, flags) != 1)) {
-	log_openssl_errors("smime: sign");
-	goto done;
-    }
     if (opaque) {
+	/* The content is streamed into the output, not copied first. */
 	if (p7m_headers(out, "signed-data", "smime.p7m") < 0
 	    || cms_stream_base64(cms, in, flags, out, 0) < 0)
 	    goto done;
-    } else {
-	mime_make_boundary(boundary, sizeof(boundary));
-	if (mbuf_printf(out, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
-			"\r\n\tmicalg=%s; boundary=\"%s\"\r\n\r\n"
-			"This is an S/MIME signed message\r\n\r\n--%s\r\n",
-			digest_micalg(digest), boundary, boundary) < 0
-	    || mbuf_add(out, entity, len) < 0
-	    || mbuf_printf(out, "\r\n--%s\r\n"
-			   "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
-			   "Content-Transfer-Encoding: base64\r\n"
-			   "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n",
-			   boundary) < 0
-	    || cms_to_base64(cms, out) < 0
-	    || mbuf_printf(out, "\r\n--%s--\r\n", boundary) < 0)
-	    goto done;
-    }
+    } else if (detached_parts(cms, digest, &head, &tail) < 0
+	       || mbuf_add(out, head.data, head.len) < 0
+	       || mbuf_add(out, entity, len) < 0
+	       || mbuf_add(out, tail.data, tail.len) < 0)
+	goto done;
     ret = 0;
 
 done:
-    if (ret < 0)
-	msg_warn("smime: signing with %s failed", signer->path);
+    mbuf_free(&head);
+    mbuf_free(&tail);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return ret;
+}
+
+int     smime_sign_entity(struct mbuf *entity, const struct cs_key *signer,
+			  enum cf_digest digest, int opaque)
+{
+    BIO    *in;
+    CMS_ContentInfo *cms = 0;
+    struct mbuf head, tail;
+    unsigned flags;
+    int     ret = -1;
+
+    if (opaque) {
+	struct mbuf out;
+
+	mbuf_init(&out, 0);
+	if (smime_sign(entity->data, entity->len, signer, digest, 1, &out) < 0) {
+	    mbuf_free(&out);
+	    return -1;
+	}
+	mbuf_free(entity);
+	*entity = out;
+	return 0;
+    }
+    if (entity->len > INT_MAX || (in = BIO_new_mem_buf(entity->data, (int) entity->len)) == 0)
+	return -1;
+    mbuf_init(&head, 0);
+    mbuf_init(&tail, 0);
+    /* The signed entity stays where it is; the rest is put around it. */
+    if ((cms = sign_cms(in, signer, digest, 0, &flags)) != 0
+	&& detached_parts(cms, digest, &head, &tail) == 0
+	&& mbuf_add(entity, tail.data, tail.len) == 0
+	&& mbuf_prepend(entity, head.data, head.len) == 0)
+	ret = 0;
+    mbuf_free(&head);
+    mbuf_free(&tail);
     CMS_ContentInfo_free(cms);
     BIO_free(in);
     return ret;

@@ -39,6 +39,11 @@ enum smime_kind smime_classify(const char *content_type);
 int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key *signer,
 		   enum cf_digest digest, int opaque, struct mbuf *out);
 
+/* The same, replacing ENTITY with the signed entity; a detached
+ * signature is built around the entity where it is, without a copy. */
+int     smime_sign_entity(struct mbuf *entity, const struct cs_key *signer,
+			  enum cf_digest digest, int opaque);
+
 /* Encrypt ENTITY to every certificate of CERTS.  CBC ciphers give
  * enveloped-data, GCM authEnveloped-data; OAEP applies to RSA recipients.
  * 0 or -1 (logged). */

@@ -152,6 +152,13 @@ static void test_mbuf_max(void **state)
     assert_string_equal((char *) b.data, "0123456789");
     mbuf_free(&b);
     mbuf_init(&b, 0);
+    assert_int_equal(mbuf_addstr(&b, "middle"), 0);
+    assert_int_equal(mbuf_prepend(&b, "<<", 2), 0);
+    assert_int_equal(mbuf_addstr(&b, ">>"), 0);
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.data, "<<middle>>", 10);
+    mbuf_free(&b);
+    mbuf_init(&b, 0);
     assert_int_equal(mbuf_printf(&b, "%s-%d", "a", 42), 0);
     assert_int_equal(mbuf_terminate(&b), 0);
     assert_string_equal((char *) b.data, "a-42");

@@ -154,6 +154,26 @@ static void test_sign_opaque_ec_sha512(void **state)
     cs_key_release(&k);
 }
 
+/* In-place signing gives the same verifiable result, both forms. */
+static void test_sign_entity(void **state)
+{
+    struct cs_key k;
+    struct mbuf ent;
+
+    (void) state;
+    key_of("alice@example.com", &k);
+    for (int opaque = 0; opaque < 2; opaque++) {
+	mbuf_init(&ent, 0);
+	assert_int_equal(mbuf_addstr(&ent, entity), 0);
+	assert_int_equal(smime_sign_entity(&ent, &k, CF_DIGEST_SHA384, opaque), 0);
+	assert_true(ent.len > strlen(entity) + 500);
+	verify_ok(&ent, "alice@example.com");
+	openssl_verifies(&ent);
+	mbuf_free(&ent);
+    }
+    cs_key_release(&k);
+}
+
 static void roundtrip(enum cf_cipher cipher, enum cf_key_transport kt, const char *type)
 {
     const char *rcpts[] = {"bob@example.com", "carol@example.com", "dave@partner.com"};
@@ -387,6 +407,7 @@ int     main(void)
 	cmocka_unit_test(test_classify),
 	cmocka_unit_test(test_sign_detached),
 	cmocka_unit_test(test_sign_opaque_ec_sha512),
+	cmocka_unit_test(test_sign_entity),
 	cmocka_unit_test(test_encrypt_cbc),
 	cmocka_unit_test(test_encrypt_gcm),
 	cmocka_unit_test(test_decrypt_legacy_alt),
