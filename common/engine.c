@@ -526,7 +526,18 @@ static int inbound_decrypt(struct run *r)
 					  msg->recipients[i], &keys, &nkeys);
     }
     mbuf_init(&plain, 0);
-    st = smime_decrypt(r->entity.data, r->entity.len, keys, nkeys, &plain, why, sizeof(why));
+    if (r->changed) {
+	st = smime_decrypt(r->entity.data, r->entity.len, keys, nkeys, &plain, why, sizeof(why));
+    } else {
+	/* The entity is the message's own: let it go while decrypting and
+	 * rebuild it from the message when it is needed after all. */
+	st = smime_decrypt_entity(&r->entity, keys, nkeys, &plain, why, sizeof(why));
+	if (st != ED_DECRYPTED && load_entity_into(r, &r->entity) < 0) {
+	    cs_keys_release(keys, nkeys);
+	    mbuf_free(&plain);
+	    return -1;
+	}
+    }
     cs_keys_release(keys, nkeys);
     r->res->decrypt = st;
     detail(r, "decrypt: %s (%s)", engine_decrypt_name(st), why);

@@ -460,13 +460,15 @@ int     smime_encrypt_body(const unsigned char *entity, size_t len, X509 *const 
 
 /* Parse the body of ENTITY (base64 or binary) as DER CMS.  NULL when it
  * is not one (errors drained). */
-static CMS_ContentInfo *entity_cms(const unsigned char *entity, size_t len)
+static CMS_ContentInfo *entity_cms_release(const unsigned char *entity, size_t len,
+					   struct mbuf *release)
 {
     struct mime_headers h;
     size_t  off;
     struct mbuf der;
     const char *cte;
     const unsigned char *p;
+    long    n;
     CMS_ContentInfo *cms = 0;
 
     if (mime_parse_headers(entity, len, &h, &off) < 0)
@@ -478,17 +480,30 @@ static CMS_ContentInfo *entity_cms(const unsigned char *entity, size_t len)
 	    msg_warn("smime: bad base64 in a CMS body");
 	    goto done;
 	}
-    } else if (mbuf_add(&der, entity + off, len - off) < 0)
-	goto done;
-    p = der.data;
-    if (der.len == 0 || der.len > LONG_MAX
-	|| (cms = d2i_CMS_ContentInfo(0, &p, (long) der.len)) == 0)
+	p = der.data;
+	n = der.len > LONG_MAX ? 0 : (long) der.len;
+	if (release) {			/* the text is not needed any more */
+	    mbuf_free(release);
+	    release = 0;
+	}
+    } else {
+	p = entity + off;		/* binary: parse in place */
+	n = len - off > LONG_MAX ? 0 : (long) (len - off);
+    }
+    if (n <= 0 || (cms = d2i_CMS_ContentInfo(0, &p, n)) == 0)
 	log_openssl_errors("smime: parse CMS");
 
 done:
     mbuf_free(&der);
     mime_headers_free(&h);
+    if (release)
+	mbuf_free(release);
     return cms;
+}
+
+static CMS_ContentInfo *entity_cms(const unsigned char *entity, size_t len)
+{
+    return entity_cms_release(entity, len, 0);
 }
 
 /* BIO that appends to an mbuf would be nicer; a memory BIO is enough. */
@@ -524,11 +539,30 @@ static int has_recipient(CMS_ContentInfo *cms, X509 *cert)
     return 0;
 }
 
+static enum engine_decrypt decrypt_cms(CMS_ContentInfo *cms, const struct cs_key *keys,
+				       size_t nkeys, struct mbuf *out, char *why,
+				       size_t whylen);
+
 enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 				  const struct cs_key *keys, size_t nkeys,
 				  struct mbuf *out, char *why, size_t whylen)
 {
-    CMS_ContentInfo *cms = entity_cms(entity, len);
+    return decrypt_cms(entity_cms(entity, len), keys, nkeys, out, why, whylen);
+}
+
+enum engine_decrypt smime_decrypt_entity(struct mbuf *entity, const struct cs_key *keys,
+					 size_t nkeys, struct mbuf *out, char *why,
+					 size_t whylen)
+{
+    return decrypt_cms(entity_cms_release(entity->data, entity->len, entity),
+		       keys, nkeys, out, why, whylen);
+}
+
+/* Decrypt CMS (NULL: unparsable) and free it. */
+static enum engine_decrypt decrypt_cms(CMS_ContentInfo *cms, const struct cs_key *keys,
+				       size_t nkeys, struct mbuf *out, char *why,
+				       size_t whylen)
+{
     enum engine_decrypt ret = ED_NO_KEY;
     int     type;
     BIO    *plain = 0;

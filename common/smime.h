@@ -70,6 +70,12 @@ enum engine_decrypt smime_decrypt(const unsigned char *entity, size_t len,
 				  const struct cs_key *keys, size_t nkeys,
 				  struct mbuf *out, char *why, size_t whylen);
 
+/* The same, releasing ENTITY (emptied) as soon as it is decoded, so the
+ * message is not held as text, DER and plaintext at once. */
+enum engine_decrypt smime_decrypt_entity(struct mbuf *entity, const struct cs_key *keys,
+					 size_t nkeys, struct mbuf *out, char *why,
+					 size_t whylen);
+
 struct smime_verify_result {
     enum engine_verify status;
     char    signer[CF_ADDR_MAX + 1];	/* first address of the signer cert */
