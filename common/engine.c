@@ -563,7 +563,8 @@ static int inbound_verify(struct run *r, const struct cf_rule *rule, int have_st
     struct smime_verify_result v;
     X509_STORE *store = certstore_ca(&r->cfg->smime);
     struct mime_headers h;
-    size_t  off;
+    size_t  off, clen;
+    const unsigned char *content;
     int     unwrap = rule->remove_signature, ret = 0;
 
     smime_verify(r->entity.data, r->entity.len, store, &v);
@@ -582,20 +583,29 @@ static int inbound_verify(struct run *r, const struct cf_rule *rule, int have_st
     }
     if (v.status == EV_VALID && r->cfg->smime.collect_sender_certs && v.signer_cert)
 	(void) certstore_collect(&r->cfg->smime, r->from_addr, v.signer_cert);
-    if (v.content.len > 0
-	&& mime_parse_headers(v.content.data, v.content.len, &h, &off) == 0) {
+    content = smime_verify_content(&v, &clen);
+    if (clen > 0 && mime_parse_headers(content, clen, &h, &off) == 0) {
 	if (smime_classify(mime_header_get(&h, "Content-Type")) == SMIME_ENVELOPED)
 	    unwrap = 1;
 	mime_headers_free(&h);
     }
     add_action(r, "verify");
-    if (unwrap && v.content.len > 0) {
-	if (mime_canonicalize(&v.content) < 0)
+    if (unwrap && clen > 0) {
+	struct mbuf next;
+
+	mbuf_init(&next, 0);
+	if (v.content.len > 0) {
+	    next = v.content;		/* take it over */
+	    mbuf_init(&v.content, 0);
+	} else if (mbuf_add(&next, content, clen) < 0)
 	    ret = -1;
-	else {
-	    set_entity(r, &v.content);
+	if (ret == 0 && mime_canonicalize(&next) < 0)
+	    ret = -1;
+	if (ret == 0) {
+	    set_entity(r, &next);
 	    ret = 1;
 	}
+	mbuf_free(&next);
     }
     smime_verify_result_free(&v);
     return ret;

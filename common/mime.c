@@ -365,17 +365,25 @@ int     mime_to_crlf(const unsigned char *in, size_t len, struct mbuf *out)
     return mbuf_add(out, in + start, len - start);
 }
 
+int     mime_is_canonical(const unsigned char *p, size_t len)
+{
+    const unsigned char *end = p + len, *q;
+
+    /* memchr() keeps this fast on large texts. */
+    for (q = p; q < end && (q = memchr(q, '\n', (size_t) (end - q))) != 0; q++)
+	if (q == p || q[-1] != '\r')
+	    return 0;
+    for (q = p; q < end && (q = memchr(q, '\r', (size_t) (end - q))) != 0; q++)
+	if (q + 1 >= end || q[1] != '\n')
+	    return 0;
+    return 1;
+}
+
 int     mime_canonicalize(struct mbuf *b)
 {
     struct mbuf c;
-    int     bare = 0;
 
-    for (size_t i = 0; i < b->len && !bare; i++)
-	if (b->data[i] == '\r')
-	    bare = i + 1 >= b->len || b->data[++i] != '\n';
-	else if (b->data[i] == '\n')
-	    bare = 1;
-    if (!bare)
+    if (b->len == 0 || mime_is_canonical(b->data, b->len))
 	return 0;
     mbuf_init(&c, b->max);
     if (mime_to_crlf(b->data, b->len, &c) < 0) {

@@ -73,6 +73,9 @@ int     mime_param(const char *value, const char *param, char *out, size_t outle
 /* Append IN to OUT with every line ending (LF, CRLF or lone CR) as CRLF. */
 int     mime_to_crlf(const unsigned char *in, size_t len, struct mbuf *out);
 
+/* Is every line end of P a CRLF (and every CR part of one)? */
+int     mime_is_canonical(const unsigned char *p, size_t len);
+
 /* Make B canonical CRLF in place; no copy when it already is.  0 or -1. */
 int     mime_canonicalize(struct mbuf *b);
 

@@ -506,15 +506,6 @@ static CMS_ContentInfo *entity_cms(const unsigned char *entity, size_t len)
     return entity_cms_release(entity, len, 0);
 }
 
-/* BIO that appends to an mbuf would be nicer; a memory BIO is enough. */
-static int bio_to_mbuf(BIO *bio, struct mbuf *out)
-{
-    char   *data;
-    long    n = BIO_get_mem_data(bio, &data);
-
-    return n < 0 ? -1 : mbuf_add(out, data, (size_t) n);
-}
-
 /* Does a RecipientInfo of CMS name CERT (issuer and serial or key id)?
  * This is the match that saves trying every key on every message. */
 static int has_recipient(CMS_ContentInfo *cms, X509 *cert)
@@ -615,6 +606,16 @@ done:
     return ret;
 }
 
+const unsigned char *smime_verify_content(const struct smime_verify_result *res, size_t *len)
+{
+    if (res->content_ref) {
+	*len = res->content_ref_len;
+	return res->content_ref;
+    }
+    *len = res->content.len;
+    return res->content.data;
+}
+
 void    smime_verify_result_free(struct smime_verify_result *res)
 {
     X509_free(res->signer_cert);
@@ -684,23 +685,35 @@ static CMS_ContentInfo *split_detached(const unsigned char *entity, size_t len,
     struct mime_part parts[2];
     char    boundary[128];
     size_t  off;
-    int     n;
     CMS_ContentInfo *cms = 0;
+    const unsigned char *body;
 
     if (mime_parse_headers(entity, len, &h, &off) < 0) {
 	set_status(res, EV_ERROR, "unparsable headers");
 	return 0;
     }
+    body = entity + off;
     if (mime_param(mime_header_get(&h, "Content-Type"), "boundary",
 		   boundary, sizeof(boundary)) < 0) {
 	set_status(res, EV_ERROR, "multipart/signed without boundary");
-    } else if ((n = mime_multipart_split(entity + off, len - off, boundary, parts, 2)) != 2) {
-	set_status(res, EV_ERROR, "multipart/signed without two parts");
-    } else if (mime_to_crlf(entity + off + parts[0].off, parts[0].len, &res->content) < 0) {
-	set_status(res, EV_ERROR, "out of memory");
-    } else if ((cms = entity_cms(entity + off + parts[1].off, parts[1].len)) == 0) {
-	set_status(res, EV_ERROR, "unparsable signature");
+	goto done;
     }
+    if (mime_multipart_split(body, len - off, boundary, parts, 2) != 2) {
+	set_status(res, EV_ERROR, "multipart/signed without two parts");
+	goto done;
+    }
+    if (mime_is_canonical(body + parts[0].off, parts[0].len)) {
+	/* Verified where it is: no copy of a large signed message. */
+	res->content_ref = body + parts[0].off;
+	res->content_ref_len = parts[0].len;
+    } else if (mime_to_crlf(body + parts[0].off, parts[0].len, &res->content) < 0) {
+	set_status(res, EV_ERROR, "out of memory");
+	goto done;
+    }
+    if ((cms = entity_cms(body + parts[1].off, parts[1].len)) == 0)
+	set_status(res, EV_ERROR, "unparsable signature");
+
+done:
     mime_headers_free(&h);
     return cms;
 }
@@ -733,6 +746,7 @@ void    smime_verify(const unsigned char *entity, size_t len, X509_STORE *store,
     STACK_OF(X509) *signers = 0;
     unsigned flags = CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY;
     int     sig_ok;
+    struct sink k;
 
     memset(res, 0, sizeof(*res));
     mbuf_init(&res->content, 0);
@@ -744,13 +758,18 @@ void    smime_verify(const unsigned char *entity, size_t len, X509_STORE *store,
     if (kind == SMIME_SIGNED_DETACHED) {
 	if ((cms = split_detached(entity, len, res)) == 0)
 	    goto done;
-	content = BIO_new_mem_buf(res->content.data, (int) res->content.len);
+	{
+	    size_t  clen;
+	    const unsigned char *c = smime_verify_content(res, &clen);
+
+	    content = clen <= INT_MAX ? BIO_new_mem_buf(c, (int) clen) : 0;
+	}
     } else if (kind == SMIME_SIGNED_OPAQUE || kind == SMIME_OTHER) {
 	if ((cms = entity_cms(entity, len)) == 0) {
 	    set_status(res, EV_ERROR, "unparsable CMS");
 	    goto done;
 	}
-	out = BIO_new(BIO_s_mem());
+	out = sink_bio(&k, &res->content, 0, 0);
     } else {
 	set_status(res, EV_NOT_SIGNED, "not signed");
 	goto done;
@@ -768,11 +787,12 @@ void    smime_verify(const unsigned char *entity, size_t len, X509_STORE *store,
     sig_ok = CMS_verify(cms, 0, 0, content, out, flags) == 1;
     if (!sig_ok)
 	signature_failure(res);
-    if (out && sig_ok && bio_to_mbuf(out, &res->content) < 0) {
+    if (out && sig_ok && k.failed) {
 	set_status(res, EV_ERROR, "out of memory");
 	goto done;
     }
     if (out && !sig_ok) {
+	mbuf_free(&res->content);
 	ASN1_OCTET_STRING **pos = CMS_get0_content(cms);
 
 	if (pos && *pos)

@@ -81,14 +81,21 @@ struct smime_verify_result {
     char    signer[CF_ADDR_MAX + 1];	/* first address of the signer cert */
     char    reason[128];
     X509   *signer_cert;		/* a reference, or NULL */
-    struct mbuf content;		/* the signed entity (CRLF) */
+    struct mbuf content;		/* the signed entity (CRLF), or empty ... */
+    const unsigned char *content_ref;	/* ... when it is canonical inside the
+					 * verified entity: it is here */
+    size_t  content_ref_len;
 };
+
+/* The signed entity of RES wherever it is (NULL, 0 when none). */
+const unsigned char *smime_verify_content(const struct smime_verify_result *res, size_t *len);
 
 /*
  * Verify the signed ENTITY (detached or opaque) against STORE (may be
  * NULL: then every signer is untrusted).  Fills RES (always: release it
- * with smime_verify_result_free).  RES->content holds the signed entity
- * whenever it could be extracted, also when the signature is bad.
+ * with smime_verify_result_free).  smime_verify_content() gives the signed
+ * entity whenever it could be extracted, also when the signature is bad;
+ * it may point into ENTITY, which must then outlive its use.
  */
 void    smime_verify(const unsigned char *entity, size_t len, X509_STORE *store,
 		     struct smime_verify_result *res);

@@ -464,6 +464,46 @@ static void test_chunk_boundary(void **state)
     free(text);
 }
 
+/* remove_signature: the signed content replaces the multipart/signed. */
+static void test_remove_signature(void **state)
+{
+    char   *rcpts[] = {"bob@example.com"};
+    struct cf_config *c2;
+    struct engine_msg m, back;
+    struct engine_result r, rb;
+    char   *text, *wire, *out;
+
+    (void) state;
+    assert_true(asprintf(&text, "milter { spool_dir = \"%s\" }\nlog { file = false }\n"
+			 "smime { cert_dir = \"%s/cert\" collect_sender_certs = false }\n"
+			 "smime_verify \"all\" { verify = true remove_signature = true }\n"
+			 "smime_sign \"ours\" { from = \"*@example.com\" certificate = \"*\" }\n",
+			 dir, dir) > 0);
+    assert_int_equal(config_load_string(text, "rs.conf", stderr, &c2), 0);
+    free(text);
+    make_msg(&m, "From: alice@example.com\nSubject: s\nContent-Type: text/plain\n\nsigned words\n",
+	     1, "alice@example.com", rcpts, 1);
+    assert_int_equal(engine_run(c2, &m, &r), 0);
+    assert_string_equal(r.actions, "sign");
+    wire = render(&m, &r);
+    assert_non_null(strstr(wire, "multipart/signed"));
+    make_msg(&back, wire, 0, "alice@example.com", rcpts, 1);
+    assert_int_equal(engine_run(c2, &back, &rb), 0);
+    assert_int_equal(rb.verify, EV_VALID);
+    out = render(&back, &rb);
+    assert_null(strstr(out, "multipart/signed"));
+    assert_null(strstr(out, "pkcs7"));
+    assert_non_null(strstr(out, "Content-Type: text/plain\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nsigned words\r\n"));
+    free(out);
+    free(wire);
+    engine_result_free(&rb);
+    engine_msg_free(&back);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+    config_unref(c2);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +515,7 @@ int     main(void)
 	cmocka_unit_test(test_hostile),
 	cmocka_unit_test(test_fidelity),
 	cmocka_unit_test(test_chunk_boundary),
+	cmocka_unit_test(test_remove_signature),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
