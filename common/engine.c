@@ -863,16 +863,12 @@ static int apply_policy(struct run *r)
     if (!*r->why)
 	snprintf(r->why, sizeof(r->why), "%s", r->msg->outbound
 		 ? "the message is not signed or not encrypted" : "S/MIME policy");
-    snprintf(res->reply_text, sizeof(res->reply_text), "5.7.1 S/MIME policy \"%s\": %s",
+    snprintf(res->reply_text, sizeof(res->reply_text), "S/MIME policy \"%s\": %s",
 	     rule->name, r->why);
     pm[0] = r->cfg->postmaster ? r->cfg->postmaster : "postmaster";
     switch (rule->action) {
     case CF_ACTION_MARK_SUBJECT:
 	return mark_subject(r, rule);
-    case CF_ACTION_TEMPFAIL:
-	snprintf(res->reply_text, sizeof(res->reply_text), "4.7.1 S/MIME policy \"%s\": %s",
-		 rule->name, r->why);
-	return 0;
     case CF_ACTION_FORWARD_POSTMASTER:
 	return set_recipients(res, pm, 1);
     case CF_ACTION_ENCAPSULATE_POSTMASTER:

@@ -245,7 +245,7 @@ static void test_partial(void **state)
     assert_non_null(r.policy_rule);
     assert_string_equal(r.policy_rule->name, "partial");
     assert_string_equal(r.actions, "sign");
-    assert_non_null(strstr(r.reply_text, "5.7.1"));
+    assert_string_equal(r.reply_text, "S/MIME policy \"partial\": 1 of 2 recipients have no certificate");
     engine_result_free(&r);
     engine_msg_free(&m);
 }
