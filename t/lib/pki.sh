@@ -15,7 +15,7 @@
 #        S/MIME-proper: subjectAltName email:<addr> (and emailAddress in the
 #        subject), keyUsage digitalSignature,keyEncipherment (EC:
 #        digitalSignature,keyAgreement), extendedKeyUsage emailProtection,
-#        valid from yesterday for a year.
+#        valid from now for 366 days.
 #   DIR/cert/priv/alt/bob@example.com-old.pem   mode 0600: bob's OLD key +
 #                                   its certificate + CA (for old mail)
 #   DIR/special/bob-old.pem         bob's old certificate + key (encrypt to it
@@ -68,7 +68,7 @@ EOF
 }
 
 # _pki_issue DIR KEY ADDR CN SERIAL KEYUSAGE OUTCERT: a CA-signed S/MIME
-# certificate for KEY naming ADDR, valid from yesterday for a year.
+# certificate for KEY naming ADDR, valid from now for 366 days.
 _pki_issue() {
     local dir=$1 key=$2 addr=$3 cn=$4 serial=$5 ku=$6 out=$7
     local w="$dir/.work"
