@@ -80,9 +80,15 @@ deps:
 test-scripts: all
 	@t/run-scripts t/tools t/policyd t/milter t/interop t/e2e
 
+# The unit tests under ASan/UBSan, then the hostile-input suites of the
+# daemons and of the engine against sanitized binaries (t/interop/hostile.sh
+# finds build/asan/cryptofilter itself).
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" test-unit
+		LDFLAGS="-fsanitize=address,undefined" test-unit \
+		build/asan/cryptofilter build/asan/cryptofilter-milter build/asan/cryptofilter-policyd
+	MILTER=$(CURDIR)/build/asan/cryptofilter-milter POLICYD=$(CURDIR)/build/asan/cryptofilter-policyd \
+		t/run-scripts t/milter/hostile.sh t/milter/errors.sh t/policyd/hostile.sh t/policyd/decisions.sh
 
 # libFuzzer targets: every t/fuzz/fuzz_*.c links against the common sources
 # built with clang.  fuzz-quick runs each for FUZZ_SECONDS.
