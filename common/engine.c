@@ -315,48 +315,21 @@ static int emit_enveloped(struct run *r, const char *smime_type)
 
 /* ---- outbound --------------------------------------------------------- */
 
-/* Give an 8bit or long-line leaf body a transfer encoding before signing,
- * so the signature survives 7bit relays unchanged. */
+/* Give 8bit or long-line parts a transfer encoding before signing, so
+ * the signature survives relays that downgrade to 7bit. */
 static int encode_for_signing(struct run *r)
 {
-    struct mime_headers h;
-    size_t  off;
     struct mbuf next;
-    char    type[128];
-    const char *cte;
-    int     ret = -1;
 
     if (!mime_needs_encoding(r->entity.data, r->entity.len))
 	return 0;
-    if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
-	return -1;
-    mime_content_type(mime_header_get(&h, "Content-Type"), type, sizeof(type));
-    cte = mime_header_get(&h, "Content-Transfer-Encoding");
-    if (strncmp(type, "multipart/", 10) == 0 || strncmp(type, "message/", 8) == 0
-	|| (cte && (strncasecmp(cte, "base64", 6) == 0
-		    || strncasecmp(cte, "quoted-printable", 16) == 0))) {
-	mime_headers_free(&h);
-	return 0;			/* parts carry their own encodings */
-    }
     mbuf_init(&next, 0);
-    for (size_t i = 0; i < h.n; i++)
-	if (strcasecmp(h.v[i].name, "Content-Transfer-Encoding") != 0
-	    && mbuf_printf(&next, "%s: %s\r\n", h.v[i].name, h.v[i].value) < 0)
-	    goto done;
-    if (strncmp(type, "text/", 5) == 0) {
-	if (mbuf_addstr(&next, "Content-Transfer-Encoding: quoted-printable\r\n\r\n") < 0
-	    || mime_qp_encode(r->entity.data + off, r->entity.len - off, &next) < 0)
-	    goto done;
-    } else if (mbuf_addstr(&next, "Content-Transfer-Encoding: base64\r\n\r\n") < 0
-	       || mime_base64_encode(r->entity.data + off, r->entity.len - off, &next) < 0)
-	goto done;
+    if (mime_encode_7bit(r->entity.data, r->entity.len, &next) < 0) {
+	mbuf_free(&next);
+	return -1;
+    }
     set_entity(r, &next);
-    ret = 0;
-
-done:
-    mbuf_free(&next);
-    mime_headers_free(&h);
-    return ret;
+    return 0;
 }
 
 /* Sign when a sign rule applies.  1 signed, 0 not, -1 internal error. */

@@ -645,3 +645,86 @@ void    mime_make_boundary(char *out, size_t outlen)
 	     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7],
 	     rnd[8], rnd[9], rnd[10], rnd[11]);
 }
+
+#define MIME_MAX_DEPTH	20
+#define MIME_MAX_PARTS	1000
+
+static int encode_entity(const unsigned char *ent, size_t len, struct mbuf *out, int depth);
+
+/* A leaf: the header fields without Content-Transfer-Encoding, then the
+ * body as quoted-printable (text) or base64. */
+static int encode_leaf(const struct mime_headers *h, const char *type,
+		       const unsigned char *body, size_t blen, struct mbuf *out)
+{
+    int     text = strncmp(type, "text/", 5) == 0;
+
+    for (size_t i = 0; i < h->n; i++)
+	if (strcasecmp(h->v[i].name, "Content-Transfer-Encoding") != 0
+	    && mbuf_printf(out, "%s: %s\r\n", h->v[i].name, h->v[i].value) < 0)
+	    return -1;
+    if (mbuf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n",
+		    text ? "quoted-printable" : "base64") < 0)
+	return -1;
+    return text ? mime_qp_encode(body, blen, out) : mime_base64_encode(body, blen, out);
+}
+
+/* A multipart: the header block as it is, then each part encoded. */
+static int encode_multipart(const unsigned char *ent, size_t off, size_t len,
+			    const char *boundary, struct mbuf *out, int depth)
+{
+    struct mime_part *parts = calloc(MIME_MAX_PARTS, sizeof(*parts));
+    int     n, ret = -1;
+
+    if (parts == 0)
+	return -1;
+    n = mime_multipart_split(ent + off, len - off, boundary, parts, MIME_MAX_PARTS);
+    if (n <= 0 || n == MIME_MAX_PARTS) {
+	ret = mbuf_add(out, ent, len);	/* not ours to repair */
+	goto done;
+    }
+    if (mbuf_add(out, ent, off) < 0
+	|| mbuf_printf(out, "This is a multi-part message in MIME format.\r\n") < 0)
+	goto done;
+    for (int i = 0; i < n; i++)
+	if (mbuf_printf(out, "\r\n--%s\r\n", boundary) < 0
+	    || encode_entity(ent + off + parts[i].off, parts[i].len, out, depth + 1) < 0)
+	    goto done;
+    ret = mbuf_printf(out, "\r\n--%s--\r\n", boundary);
+
+done:
+    free(parts);
+    return ret;
+}
+
+static int encode_entity(const unsigned char *ent, size_t len, struct mbuf *out, int depth)
+{
+    struct mime_headers h;
+    size_t  off;
+    char    type[128], boundary[128];
+    const char *ct, *cte;
+    int     ret;
+
+    if (!mime_needs_encoding(ent, len) || depth > MIME_MAX_DEPTH)
+	return mbuf_add(out, ent, len);
+    if (mime_parse_headers(ent, len, &h, &off) < 0)
+	return -1;
+    ct = mime_header_get(&h, "Content-Type");
+    cte = mime_header_get(&h, "Content-Transfer-Encoding");
+    mime_content_type(ct, type, sizeof(type));
+    if (strncmp(type, "multipart/", 10) == 0
+	&& mime_param(ct, "boundary", boundary, sizeof(boundary)) == 0)
+	ret = encode_multipart(ent, off, len, boundary, out, depth);
+    else if (strncmp(type, "message/", 8) == 0 || strncmp(type, "multipart/", 10) == 0
+	     || (cte && (strncasecmp(cte, "base64", 6) == 0
+			 || strncasecmp(cte, "quoted-printable", 16) == 0)))
+	ret = mbuf_add(out, ent, len);	/* cannot or need not be encoded */
+    else
+	ret = encode_leaf(&h, type, ent + off, len - off, out);
+    mime_headers_free(&h);
+    return ret;
+}
+
+int     mime_encode_7bit(const unsigned char *ent, size_t len, struct mbuf *out)
+{
+    return encode_entity(ent, len, out, 0);
+}

@@ -93,6 +93,15 @@ int     mime_qp_encode(const unsigned char *in, size_t len, struct mbuf *out);
  * >= 0x80, NUL, or lines longer than 998 octets? */
 int     mime_needs_encoding(const unsigned char *in, size_t len);
 
+/*
+ * Append the canonical entity ENT to OUT with every 8bit, binary or
+ * long-line leaf given a quoted-printable (text) or base64 transfer
+ * encoding, through multiparts (to depth 20), so that a signature over
+ * it survives a relay that downgrades to 7bit.  Parts already encoded,
+ * message parts and what cannot be parsed are copied as they are.
+ */
+int     mime_encode_7bit(const unsigned char *ent, size_t len, struct mbuf *out);
+
 /* A part of a multipart body: raw bytes, without the CRLF that precedes
  * the next delimiter. */
 struct mime_part {

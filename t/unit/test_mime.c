@@ -186,6 +186,44 @@ static void test_qp(void **state)
     assert_false(mime_needs_encoding(U("plain\r\ntext"), 11));
 }
 
+/* 8bit parts inside a multipart get encoded; 7bit ones stay as they are. */
+static void test_encode_7bit(void **state)
+{
+    const char *ent = "Content-Type: multipart/mixed; boundary=\"bb\"\r\n\r\n"
+	"--bb\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+	"caf\xc3\xa9\r\n"
+	"--bb\r\nContent-Type: text/plain\r\n\r\nplain ascii\r\n"
+	"--bb\r\nContent-Type: application/octet-stream\r\n\r\n\x01\xff\x80\r\n"
+	"--bb--\r\n";
+    struct mbuf out, dec;
+    struct mime_headers h;
+    struct mime_part parts[4];
+    size_t  off;
+
+    (void) state;
+    mbuf_init(&out, 0);
+    assert_int_equal(mime_encode_7bit((const unsigned char *) ent, strlen(ent), &out), 0);
+    assert_false(mime_needs_encoding(out.data, out.len));
+    assert_int_equal(mime_parse_headers(out.data, out.len, &h, &off), 0);
+    assert_int_equal(mime_multipart_split(out.data + off, out.len - off, "bb", parts, 4), 3);
+    assert_non_null(memmem(out.data + off + parts[0].off, parts[0].len,
+			   "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9", 55));
+    assert_int_equal(parts[1].len, strlen("Content-Type: text/plain\r\n\r\nplain ascii"));
+    assert_non_null(memmem(out.data + off + parts[2].off, parts[2].len,
+			   "Content-Transfer-Encoding: base64\r\n\r\nAf+A", 39));
+    mbuf_init(&dec, 0);
+    assert_int_equal(mime_base64_decode((const unsigned char *) "Af+ADQo=", 8, &dec), 0);
+    assert_memory_equal(dec.data, "\x01\xff\x80\r\n", 5);
+    mbuf_free(&dec);
+    mime_headers_free(&h);
+    mbuf_free(&out);
+    /* Nothing to do: an exact copy. */
+    mbuf_init(&out, 0);
+    assert_int_equal(mime_encode_7bit((const unsigned char *) "Content-Type: text/plain\r\n\r\nok\r\n", 32, &out), 0);
+    assert_int_equal(out.len, 32);
+    mbuf_free(&out);
+}
+
 static void test_multipart(void **state)
 {
     const char *body = "preamble\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
@@ -229,6 +267,7 @@ int     main(void)
 	cmocka_unit_test(test_base64),
 	cmocka_unit_test(test_mbuf_max),
 	cmocka_unit_test(test_qp),
+	cmocka_unit_test(test_encode_7bit),
 	cmocka_unit_test(test_multipart),
 	cmocka_unit_test(test_address),
     };
