@@ -15,6 +15,7 @@
 #include "instances.h"
 #include "log.h"
 #include "nexthop.h"
+#include "policy.h"
 #include "request.h"
 #include "rules.h"
 #include "stats.h"
@@ -46,7 +47,25 @@ static uint64_t parse_size(const char *text)
     return errno == ERANGE ? UINT64_MAX : (uint64_t) v;
 }
 
-static void get_facts(const struct cf_config *cfg, const struct request *req,
+static int internal_client(const struct decide_ctx *ctx, const char *ip)
+{
+    const struct cf_strlist *nets = &ctx->cfg->internal_networks;
+
+    if (ctx->policy)
+	return policy_nets_match(&ctx->policy->internal, ip);
+    return cidr_match_list(nets->v, nets->n, ip);
+}
+
+static int relay_network(const struct decide_ctx *ctx, const char *ip)
+{
+    const struct cf_strlist *nets = &ctx->cfg->relay.networks;
+
+    if (ctx->policy)
+	return policy_nets_match(&ctx->policy->relay, ip);
+    return cidr_match_list(nets->v, nets->n, ip);
+}
+
+static void get_facts(const struct decide_ctx *ctx, const struct request *req,
 		      struct facts *f)
 {
     f->state = request_get(req, "protocol_state");
@@ -58,8 +77,7 @@ static void get_facts(const struct cf_config *cfg, const struct request *req,
     f->instance = request_get(req, "instance");
     f->size = parse_size(request_get(req, "size"));
     f->outbound = *f->sasl_username != '\0'
-	|| cidr_match_list(cfg->internal_networks.v, cfg->internal_networks.n,
-			   f->client_address);
+	|| internal_client(ctx, f->client_address);
 }
 
 /*
@@ -82,9 +100,9 @@ static int recipient_is_local(const struct cf_config *cfg, const char *rcpt)
     return config_is_local_domain(cfg, norm);
 }
 
-static int relay_allowed(const struct cf_config *cfg, const struct facts *f)
+static int relay_allowed(const struct decide_ctx *ctx, const struct facts *f)
 {
-    const struct cf_relay_cfg *relay = &cfg->relay;
+    const struct cf_relay_cfg *relay = &ctx->cfg->relay;
     size_t  i;
 
     if (relay->allow_all)
@@ -93,7 +111,7 @@ static int relay_allowed(const struct cf_config *cfg, const struct facts *f)
 	return 1;
     if (relay->allow_authenticated && *f->sasl_username)
 	return 1;
-    if (cidr_match_list(relay->networks.v, relay->networks.n, f->client_address))
+    if (relay_network(ctx, f->client_address))
 	return 1;
     /* Postfix sends "unknown" when the name was not forward-confirmed. */
     if (*f->client_name && strcmp(f->client_name, "unknown") != 0)
@@ -182,7 +200,7 @@ static void decide_rcpt(const struct decide_ctx *ctx, const struct request *req,
     const char *action, *reason = NULL;
     long    max = cfg->limits.max_recipients;
 
-    if (!recipient_is_local(cfg, f->recipient) && !relay_allowed(cfg, f)) {
+    if (!recipient_is_local(cfg, f->recipient) && !relay_allowed(ctx, f)) {
 	set(out, DECIDE_RELAY_DENIED, "relay access denied");
 	return;
     }
@@ -213,7 +231,7 @@ void    decide(const struct decide_ctx *ctx, const struct request *req,
 {
     struct facts f;
 
-    get_facts(ctx->cfg, req, &f);
+    get_facts(ctx, req, &f);
     if (strcmp(request_get(req, "request"), "smtpd_access_policy") != 0) {
 	set(out, "DUNNO", NULL);
 	return;

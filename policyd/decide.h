@@ -17,6 +17,7 @@
 struct cf_config;
 struct instances;
 struct nexthop;
+struct policy;
 struct request;
 
 struct decide_ctx {
@@ -24,6 +25,7 @@ struct decide_ctx {
     struct instances *instances;
     const struct nexthop *nexthop;	/* NULL: treated as up */
     time_t  now;
+    const struct policy *policy;	/* CFG compiled; NULL: use CFG's lists */
 };
 
 struct decision {

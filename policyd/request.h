@@ -27,6 +27,7 @@ struct request_attr {
 
 struct request {
     struct request_attr attr[REQUEST_MAX_ATTRS];
+    unsigned hash[REQUEST_MAX_ATTRS];	/* of each name: compared before it */
     size_t  n;
     /* Open-addressing index by name: attr index + 1, 0 = empty.  Makes
      * the duplicate check and request_get() O(1) instead of O(n). */
@@ -38,6 +39,9 @@ struct request_scan {
     size_t  pos;			/* bytes already looked at */
     size_t  line_start;			/* offset of the current line */
     size_t  lines;			/* complete non-empty lines so far */
+    /* Offset of each line's newline, so the lines are split without
+     * looking for them a second time. */
+    unsigned short end[REQUEST_MAX_ATTRS];
 };
 
 enum request_status {

@@ -19,12 +19,14 @@
 #include "instances.h"
 #include "log.h"
 #include "nexthop.h"
+#include "policy.h"
 #include "purge.h"
 #include "request.h"
 #include "server.h"
 
 #define CONN_BUF_INITIAL	1024
-#define RESPONSE_MAX		256
+#define RESPONSE_MAX		256	/* one "action=...\n\n" */
+#define OUT_MAX			(8 * RESPONSE_MAX)	/* answers sent in one write */
 #define MAX_EVENTS		256
 #define ACCEPTS_PER_WAKEUP	64
 
@@ -42,7 +44,7 @@ struct conn {
     char   *in;				/* unconsumed input */
     size_t  inlen, incap;
     struct request_scan scan;
-    char    out[RESPONSE_MAX];		/* one pending response */
+    char    out[OUT_MAX];		/* pending responses */
     size_t  outlen, outoff;
     time_t  last_active;		/* last byte read or request answered */
     time_t  request_started;		/* first byte of a pending request, or 0 */
@@ -57,6 +59,7 @@ struct server {
     struct watch nexthop_watch;
     const char *config_path;
     struct cf_config *cfg;
+    struct policy *policy;		/* CFG compiled */
     struct instances *instances;
     struct nexthop *nexthop;
     struct conn *conns;
@@ -226,11 +229,15 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
+/* Decide REQ and append the answer to the pending output, which has room
+ * for RESPONSE_MAX more bytes. */
 static void answer(struct server *srv, struct conn *c, const struct request *req)
 {
-    struct decide_ctx ctx = {srv->cfg, srv->instances, srv->nexthop, srv->now};
+    struct decide_ctx ctx = {srv->cfg, srv->instances, srv->nexthop, srv->now,
+    srv->policy};
     struct decision d;
-    int     len;
+    size_t  len;
+    char   *p;
 
     decide(&ctx, req, &d);
     if (d.reason != NULL)
@@ -238,11 +245,14 @@ static void answer(struct server *srv, struct conn *c, const struct request *req
     else if (log_verbose_enabled())
 	msg_verbose("policy client %s: %s: action=%s", c->peer,
 		    request_get(req, "protocol_state"), d.action);
-    len = snprintf(c->out, sizeof(c->out), "action=%s\n\n", d.action);
-    if (len < 0 || (size_t) len >= sizeof(c->out))
+    len = strlen(d.action);
+    if (len + sizeof("action=\n\n") - 1 > RESPONSE_MAX)
 	msg_panic("response too long: %s", d.action);
-    c->outlen = (size_t) len;
-    c->outoff = 0;
+    p = c->out + c->outlen;
+    memcpy(p, "action=", 7);
+    memcpy(p + 7, d.action, len);
+    memcpy(p + 7 + len, "\n\n", 2);
+    c->outlen += len + 9;
     c->requests++;
 }
 
@@ -260,44 +270,56 @@ static void conn_shrink(struct conn *c)
 }
 
 /*
- * Answer the complete requests in the input buffer, one at a time: the
- * next one waits until the previous answer is sent, so a client that does
- * not read costs one response buffer, not more.  0 to keep the client.
+ * Answer the complete requests in the input buffer, then send the answers
+ * in one write.  A client that pipelines requests gets at most OUT_MAX
+ * bytes of answers per round; the rest of its input waits until they are
+ * sent, so a client that does not read costs one output buffer, not more.
+ * 0 to keep the client.
  */
 static int conn_process(struct server *srv, struct conn *c)
 {
     struct request req;
     const char *why = "";
-    size_t  used;
-    int     rc;
+    size_t  used, done;
+    int     rc, invalid = 0;
 
-    while (c->outlen == 0 && c->inlen > 0) {
-	switch (request_scan(&c->scan, c->in, c->inlen, &req, &used, &why)) {
-	case REQUEST_INCOMPLETE:
-	    if (c->request_started == 0)
-		c->request_started = srv->now;
-	    return 0;
-	case REQUEST_INVALID:
-	    conn_drop(srv, c, why);
-	    return -1;
-	case REQUEST_COMPLETE:
+    /* Output still pending from a previous round: wait until it is sent. */
+    if (c->outlen > 0)
+	return 0;
+    do {
+	done = 0;
+	while (c->outlen + RESPONSE_MAX <= sizeof(c->out) && done < c->inlen) {
+	    rc = request_scan(&c->scan, c->in + done, c->inlen - done, &req,
+			      &used, &why);
+	    if (rc == REQUEST_INCOMPLETE)
+		break;
+	    if (rc == REQUEST_INVALID) {
+		invalid = 1;
+		break;
+	    }
 	    answer(srv, c, &req);
-	    memmove(c->in, c->in + used, c->inlen - used);
-	    c->inlen -= used;
-	    conn_shrink(c);
-	    c->request_started = c->inlen > 0 ? srv->now : 0;
+	    done += used;
 	    c->last_active = srv->now;
-	    if ((rc = conn_flush(c)) < 0) {
-		conn_drop(srv, c, "write error");
-		return -1;
-	    }
-	    if (rc > 0) {
-		conn_watch(srv, c, EPOLLOUT);
-		return 0;
-	    }
-	    break;
 	}
-    }
+	if (done > 0) {
+	    memmove(c->in, c->in + done, c->inlen - done);
+	    c->inlen -= done;
+	    conn_shrink(c);
+	    c->request_started = 0;
+	}
+	if (c->inlen > 0 && c->request_started == 0)
+	    c->request_started = srv->now;
+	/* Even a client that broke the protocol gets the answers it earned. */
+	if ((rc = conn_flush(c)) < 0 || invalid) {
+	    conn_drop(srv, c, invalid ? why : "write error");
+	    return -1;
+	}
+	if (rc > 0) {
+	    conn_watch(srv, c, EPOLLOUT);
+	    return 0;
+	}
+	/* A full output buffer may have left pipelined requests behind. */
+    } while (done > 0 && c->inlen > 0);
     return 0;
 }
 
@@ -397,6 +419,7 @@ static void log_lines(char *text)
 static void reload(struct server *srv)
 {
     struct cf_config *cfg = NULL;
+    struct policy *policy;
     char   *errs = NULL;
     size_t  errlen = 0;
     FILE   *fp;
@@ -416,12 +439,20 @@ static void reload(struct server *srv)
 	return;
     }
     free(errs);
+    if ((policy = policy_compile(cfg)) == NULL) {
+	msg_error("reload of %s: out of memory; keeping the old configuration",
+		  srv->config_path);
+	config_unref(cfg);
+	return;
+    }
     if (strcmp(cfg->policyd.listen ? cfg->policyd.listen : "",
 	       srv->cfg->policyd.listen ? srv->cfg->policyd.listen : "") != 0)
 	msg_warn("reload: policyd.listen changed; restart to use it");
     log_configure(&cfg->log);
     config_unref(srv->cfg);
     srv->cfg = cfg;
+    policy_free(srv->policy);
+    srv->policy = policy;
     /* Freeing the probe closes its socket, which leaves the epoll set. */
     nexthop_free(srv->nexthop);
     srv->nexthop = nexthop_create(&cfg->next_hop);
@@ -517,6 +548,8 @@ int     server_run(int lfd, const char *config_path, struct cf_config *cfg)
     srv.nexthop_watch.kind = WATCH_NEXTHOP;
     srv.now = time(NULL);
     srv.max_conns = max_clients();
+    if ((srv.policy = policy_compile(cfg)) == NULL)
+	msg_fatal("out of memory");
     if ((srv.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 	msg_error("epoll_create1: %m");
 	return 1;
@@ -536,6 +569,7 @@ int     server_run(int lfd, const char *config_path, struct cf_config *cfg)
     nexthop_free(srv.nexthop);
     instances_free(srv.instances);
     close(srv.epfd);
+    policy_free(srv.policy);
     config_unref(srv.cfg);
     return rc;
 }

@@ -161,6 +161,34 @@ while time.time() < end and not ok:
     time.sleep(0.05)
 check(ok, "after SIGHUP: relay.allow_all applies")
 check(ask_unix(d_sock, {"instance": "h1"}) == "OK", "after SIGHUP: limit 5")
+
+# The network lists are compiled at load: a reload must recompile them.
+def reload(text):
+    before = open(os.path.join(tmp, "reload.log"), errors="replace").read().count("reloaded")
+    write("reload.conf", text)
+    p.send_signal(signal.SIGHUP)
+    end = time.time() + 5
+    while time.time() < end:
+        logf.flush()
+        if open(os.path.join(tmp, "reload.log"), errors="replace").read().count("reloaded") > before:
+            return True
+        time.sleep(0.02)
+    return False
+relay_rq = {"recipient": "x@partner.com", "client_address": "203.0.113.5"}
+big_rq = {"size": "5000", "client_address": "203.0.113.5"}
+check(reload(BASE + 'relay { networks = {"10.0.0.0/8", "203.0.113.0/24"} }\n'
+             + "limits { inbound_size = 1K }\n")
+      and ask_unix(d_sock, relay_rq) == "OK"
+      and ask_unix(d_sock, big_rq) == "552 5.3.4 Message size exceeds fixed limit",
+      "reload: relay.networks 203.0.113.0/24 relays, inbound size limit applies")
+check(reload(BASE.replace("192.0.2.0/24", "203.0.113.0/25")
+             + 'relay { networks = {"198.51.100.0/24"} }\n'
+             + "limits { inbound_size = 1K }\n")
+      and ask_unix(d_sock, relay_rq) == "554 5.7.1 Relay access denied"
+      and ask_unix(d_sock, big_rq) == "OK",
+      "reload: new relay.networks refuses, new internal_networks makes the client outbound")
+check(reload(BASE + "limits { max_recipients = 5 }\nrelay { allow_all = true }\n"),
+      "reload back to allow_all")
 write("reload.conf", BASE + "relay { allow_all = maybe }\nlimits { max_recipients = 0 }\n")
 p.send_signal(signal.SIGHUP)
 time.sleep(0.5)

@@ -90,6 +90,26 @@ check(got == ["action=OK", "action=554 5.7.1 Relay access denied", "action=DUNNO
       "pipelined requests answered in order")
 c.close()
 
+# More pipelined requests than one round of answers holds (the daemon
+# answers a batch per write): all answered, in order, none lost.
+c = d.connect()
+kinds = [({"instance": "pp%d" % i}, "OK") if i % 3 == 0 else
+         ({"recipient": "x%d@partner.com" % i}, "554 5.7.1 Relay access denied") if i % 3 == 1 else
+         ({"protocol_state": "DATA"}, "DUNNO") for i in range(200)]
+c.send_raw(b"".join(pdlib.encode(over) for over, _ in kinds))
+got = [c.read_response() for _ in kinds]
+check(got == ["action=" + want for _, want in kinds],
+      "200 pipelined requests answered in order")
+c.close()
+
+# A good request followed by a broken one in the same write: the good one
+# is answered, then the client is dropped.
+c = d.connect()
+c.send_raw(pdlib.encode({"instance": "pq"}) + b"garbage\n\n")
+check(c.read_response() == "action=OK" and c.closed_by_peer(3.0),
+      "answer before a protocol error is sent, then dropped")
+c.close()
+
 # Half a request, then silence: dropped after the 10 s request timeout;
 # 1,000 more connections park half requests at the same time.
 slow = d.connect()
