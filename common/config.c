@@ -626,6 +626,9 @@ static uint64_t size_value(cfg_t *sec, const char *name)
 #define OUTBOUND_WHEN (CF_WHEN_NOT_SIGNED | CF_WHEN_NOT_ENCRYPTED \
 		       | CF_WHEN_NO_CERTIFICATE | CF_WHEN_PARTIAL)
 #define INBOUND_TLSREJ (CF_TLSREJ_WEAK_CIPHER | CF_TLSREJ_NO_PFS)
+/* What Postfix's SMTP client cannot check and no socketmap of ours checks
+ * yet: accepted, so configurations stay valid, but never silently. */
+#define UNENFORCED_TLSREJ (CF_TLSREJ_REVOKED | CF_TLSREJ_TOFU_MISMATCH | CF_TLSREJ_WEAK_KEY)
 
 static void check_rule(const struct cf_rule *r)
 {
@@ -637,6 +640,12 @@ static void check_rule(const struct cf_rule *r)
 	    config_error(r->line, "tls_inbound \"%s\": reject may only list weak-cipher"
 			 " and no-pfs (the others concern certificates of servers we connect to)",
 			 r->name);
+	break;
+    case CF_RULE_TLS_OUTBOUND:
+	for (const struct name_value *nv = tls_reject_names; nv->name; nv++)
+	    if (r->tls_reject & UNENFORCED_TLSREJ & nv->value)
+		config_warning(r->line, "tls_outbound \"%s\": reject %s is not enforced"
+			       " yet (Postfix's SMTP client cannot check it)", r->name, nv->name);
 	break;
     case CF_RULE_SMIME_INBOUND_POLICY:
     case CF_RULE_SMIME_OUTBOUND_POLICY:

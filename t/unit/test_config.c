@@ -265,6 +265,10 @@ static void test_policy_and_tls_values(void **state)
     assert_int_equal(cfg->rules[CF_RULE_TLS_OUTBOUND].v[0].tls_type, CF_TLS_SECURE);
     assert_int_equal(cfg->rules[CF_RULE_TLS_OUTBOUND].v[0].tls_reject,
 		     CF_TLSREJ_TOFU_MISMATCH | CF_TLSREJ_WEAK_KEY);
+    /* accepted, but the postmaster is told they are not enforced */
+    assert_non_null(strstr(msgs, "test.conf:3: warning: tls_outbound \"t\": reject tofu-mismatch"
+			   " is not enforced yet"));
+    assert_non_null(strstr(msgs, "reject weak-key is not enforced yet"));
     assert_int_equal(cfg->rules[CF_RULE_SMIME_OUTBOUND_POLICY].v[0].action,
 		     CF_ACTION_ENCAPSULATE_RECIPIENT_STRIPPED);
     assert_string_equal(cfg->rules[CF_RULE_SMIME_OUTBOUND_POLICY].v[0].subject_tag,
