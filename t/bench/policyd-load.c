@@ -1,15 +1,25 @@
 /*
  * policyd-load - load generator for Postfix policy servers (benchmark).
  *
- *   policyd-load ADDR CONNS TOTAL REQFILE
+ *   policyd-load ADDR CONNS TOTAL REQFILE [RATE]
  *
  * ADDR is unix:/path or inet:HOST:PORT.  CONNS persistent connections
  * each send one request, wait for the "\n\n"-terminated answer, send the
  * next (as smtpd does), cycling through the requests of REQFILE (separated
  * by empty lines; connection i starts at request i * N / CONNS).  Stops after TOTAL
  * answers and prints
- *   requests=N seconds=S rps=R p50_us=A p99_us=B max_us=C actions=...
+ *   requests=N seconds=S rps=R p50_us=A p99_us=B max_us=C ok=... cpu_us=U
+ * where U is this generator's own CPU time per answer (user + system): it
+ * shares the machine with the server, so the reader can see what it took.
  * Exit 1 on any connection error.
+ *
+ * Without RATE (or 0) each connection sends its next request as soon as
+ * the answer is in: the server's saturation throughput, where latency is
+ * mostly queueing (mean = CONNS / rps).  With RATE, the connections
+ * together offer RATE requests per second, evenly spread: each sends one
+ * request every CONNS / RATE seconds (later if its answer is late, never
+ * in a catch-up burst), which measures latency below saturation.
+ * Latency is always measured from the moment a request is written.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -34,6 +46,8 @@ struct req {
 
 struct conn {
     int     fd;
+    int     busy;			/* a request is out */
+    double  due;			/* RATE mode: when to send the next */
     size_t  next;			/* index into the request list */
     char    in[512];
     size_t  inlen;
@@ -44,6 +58,15 @@ static struct req *reqs;
 static size_t nreqs;
 static unsigned long hist[HIST_US + 1];
 static unsigned long n_ok, n_reject, n_defer, n_other;
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+	+ ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void)
 {
@@ -152,22 +175,53 @@ static unsigned long percentile(unsigned long total, double q)
     return HIST_US;
 }
 
+/* RATE mode: send on every idle connection that is due; returns the
+ * seconds until the next one is due (-1: none waiting). */
+static double send_due(struct conn *conns, int nconns, double now,
+		       unsigned long total, unsigned long *started)
+{
+    double  wait = -1;
+    int     i;
+
+    for (i = 0; i < nconns; i++) {
+	struct conn *c = &conns[i];
+
+	if (c->busy || *started >= total)
+	    continue;
+	if (c->due <= now) {
+	    if (send_next(c) < 0) {
+		perror("write");
+		exit(1);
+	    }
+	    c->busy = 1;
+	    (*started)++;
+	} else if (wait < 0 || c->due - now < wait) {
+	    wait = c->due - now;
+	}
+    }
+    return wait;
+}
+
 int     main(int argc, char **argv)
 {
     static struct conn conns[MAX_CONNS];
     struct epoll_event ev, events[64];
+    struct timespec tmo;
     unsigned long total, done = 0, started = 0, maxus = 0;
     int     nconns, epfd, i, n;
-    double  t0, secs;
+    double  t0, cpu0, secs, rate = 0, interval = 0, wait, now;
 
-    if (argc != 5) {
-	fprintf(stderr, "usage: policyd-load ADDR CONNS TOTAL REQFILE\n");
+    if (argc != 5 && argc != 6) {
+	fprintf(stderr, "usage: policyd-load ADDR CONNS TOTAL REQFILE [RATE]\n");
 	return 2;
     }
     nconns = atoi(argv[2]);
     total = strtoul(argv[3], NULL, 10);
-    if (nconns < 1 || nconns > MAX_CONNS || total < (unsigned long) nconns) {
-	fprintf(stderr, "policyd-load: bad CONNS or TOTAL\n");
+    if (argc == 6)
+	rate = atof(argv[5]);
+    if (nconns < 1 || nconns > MAX_CONNS || total < (unsigned long) nconns
+	|| rate < 0) {
+	fprintf(stderr, "policyd-load: bad CONNS, TOTAL or RATE\n");
 	return 2;
     }
     load_requests(argv[4]);
@@ -185,14 +239,35 @@ int     main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, conns[i].fd, &ev);
     }
     t0 = now_s();
-    for (i = 0; i < nconns; i++, started++)
+    cpu0 = cpu_s();
+    if (rate > 0) {
+	/* Wake when a send is due, not up to 50 us later (the default
+	 * timer slack), which would bunch the sends up. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	interval = nconns / rate;
+	for (i = 0; i < nconns; i++)
+	    conns[i].due = t0 + interval * i / nconns;
+    }
+    for (i = 0; i < nconns && rate == 0; i++, started++) {
 	if (send_next(&conns[i]) < 0) {
 	    perror("write");
 	    return 1;
 	}
+	conns[i].busy = 1;
+    }
     while (done < total) {
-	n = epoll_wait(epfd, events, 64, 10000);
-	if (n <= 0) {
+	wait = rate > 0 ? send_due(conns, nconns, now_s(), total, &started) : -1;
+	if (wait < 0) {
+	    tmo.tv_sec = 10;
+	    tmo.tv_nsec = 0;
+	} else {
+	    tmo.tv_sec = (time_t) wait;
+	    tmo.tv_nsec = (long) ((wait - (double) tmo.tv_sec) * 1e9);
+	}
+	n = epoll_pwait2(epfd, events, 64, &tmo, NULL);
+	if (n < 0 && errno == EINTR)
+	    continue;
+	if (n < 0 || (n == 0 && wait < 0)) {
 	    fprintf(stderr, "policyd-load: no answer for 10 s\n");
 	    return 1;
 	}
@@ -218,20 +293,27 @@ int     main(int argc, char **argv)
 		maxus = us;
 	    count(c->in);
 	    c->inlen = 0;
+	    c->busy = 0;
 	    done++;
-	    if (started < total) {
+	    if (rate > 0) {
+		now = ts.tv_sec + ts.tv_nsec / 1e9;
+		c->due += interval;
+		if (c->due < now)
+		    c->due = now;	/* late: no catch-up burst */
+	    } else if (started < total) {
 		started++;
 		if (send_next(c) < 0) {
 		    perror("write");
 		    return 1;
 		}
+		c->busy = 1;
 	    }
 	}
     }
     secs = now_s() - t0;
     printf("requests=%lu seconds=%.3f rps=%.0f p50_us=%lu p99_us=%lu max_us=%lu "
-	   "ok=%lu reject=%lu defer=%lu other=%lu\n", done, secs, done / secs,
-	   percentile(done, 0.50), percentile(done, 0.99), maxus,
-	   n_ok, n_reject, n_defer, n_other);
+	   "ok=%lu reject=%lu defer=%lu other=%lu cpu_us=%.1f\n", done, secs,
+	   done / secs, percentile(done, 0.50), percentile(done, 0.99), maxus,
+	   n_ok, n_reject, n_defer, n_other, (cpu_s() - cpu0) * 1e6 / done);
     return 0;
 }
