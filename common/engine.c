@@ -6,6 +6,12 @@
  * canonical CRLF) held in memory: sign, encrypt, decrypt and verify each
  * turn one entity into the next.  When the entity changed, the result is
  * "delete the old Content-* fields, add the new ones" plus a new body.
+ *
+ * An outbound message larger than milter.memory_limit is never held
+ * whole: each entity is its header block in memory and its body in a
+ * spool (a 0600 file), canonicalised and transfer-encoded piece by piece,
+ * and OpenSSL reads the content from the spool while signing and
+ * encrypting.  The body is read only when a rule has work for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +41,7 @@ struct run {
     const struct engine_msg *msg;
     struct engine_result *res;
     struct mbuf entity;			/* the current MIME entity (CRLF) */
+    int     loaded;			/* entity read from the message */
     int     changed;			/* entity differs from the message's */
     int     emitted;			/* Content-* edits made already */
     char    from_addr[CF_ADDR_MAX + 1];	/* From: header address, or sender */
@@ -218,10 +225,10 @@ static int spool_to_crlf(struct spool *sp, struct mbuf *out)
     return 0;
 }
 
-/* The message's MIME entity, canonical CRLF, appended to OUT. */
-static int load_entity_into(struct run *r, struct mbuf *out)
+/* The message's Content-* fields (a default Content-Type when there is
+ * none) and the empty line, CRLF, appended to OUT. */
+static int entity_head(const struct engine_msg *msg, struct mbuf *out)
 {
-    const struct engine_msg *msg = r->msg;
     struct mbuf head;
     int     ret = -1, have_type = 0;
 
@@ -235,14 +242,272 @@ static int load_entity_into(struct run *r, struct mbuf *out)
     }
     if (!have_type && mbuf_addstr(&head, "Content-Type: text/plain; charset=us-ascii\r\n") < 0)
 	goto done;
-    if (mbuf_addstr(&head, "\r\n") < 0 || mime_to_crlf(head.data, head.len, out) < 0
-	|| spool_to_crlf(msg->body, out) < 0)
+    if (mbuf_addstr(&head, "\r\n") < 0 || mime_to_crlf(head.data, head.len, out) < 0)
 	goto done;
     ret = 0;
 
 done:
     mbuf_free(&head);
     return ret;
+}
+
+/* A header value with folding line breaks removed, into OUT. */
+static void unfolded(const char *value, char *out, size_t outlen)
+{
+    size_t  o = 0;
+
+    for (; value && *value && o + 1 < outlen; value++)
+	if (*value != '\r' && *value != '\n')
+	    out[o++] = *value;
+    out[o] = 0;
+}
+
+/* What the message's own Content-Type says it is. */
+static enum smime_kind message_kind(const struct engine_msg *msg)
+{
+    const char *ct = msg_header(msg, "Content-Type");
+    char    value[1024];
+
+    if (ct == 0)
+	return SMIME_PLAIN;
+    unfolded(ct, value, sizeof(value));
+    return smime_classify(value);
+}
+
+/* The message's MIME entity, canonical CRLF, appended to OUT. */
+static int load_entity_into(struct run *r, struct mbuf *out)
+{
+    if (entity_head(r->msg, out) < 0)
+	return -1;
+    return spool_to_crlf(r->msg->body, out);
+}
+
+/* Read the message's entity into r->entity, once. */
+static int load_entity(struct run *r)
+{
+    if (r->loaded)
+	return 0;
+    if (load_entity_into(r, &r->entity) < 0)
+	return -1;
+    r->loaded = 1;
+    return 0;
+}
+
+/* ---- large entities: body in a spool ----------------------------------- */
+
+/* mime_needs_encoding() over data that comes in pieces. */
+struct enc_scan {
+    size_t  col;
+    int     needs;
+};
+
+static void enc_scan(struct enc_scan *sc, const unsigned char *p, size_t len)
+{
+    for (size_t i = 0; i < len && !sc->needs; i++) {
+	if (p[i] == '\n')
+	    sc->col = 0;
+	else if (p[i] >= 0x80 || p[i] == 0 || ++sc->col > 998)
+	    sc->needs = 1;
+    }
+}
+
+/* The message body, canonical CRLF, into OUT, piece by piece (a CR at
+ * the end of a piece waits for the next one); SC sees the result. */
+static int body_to_crlf_spool(struct spool *sp, struct spool *out, struct enc_scan *sc)
+{
+    unsigned char buf[65536 + 1];
+    struct mbuf conv;
+    size_t  held = 0;
+    ssize_t n;
+    int     ret = -1;
+
+    mbuf_init(&conv, 0);
+    if (sp == 0)
+	return 0;
+    if (spool_rewind(sp) < 0)
+	return -1;
+    while ((n = spool_read(sp, buf + held, sizeof(buf) - 1 - held)) > 0) {
+	size_t  len = held + (size_t) n;
+
+	held = buf[len - 1] == '\r';
+	conv.len = 0;
+	if (mime_to_crlf(buf, len - held, &conv) < 0)
+	    goto done;
+	enc_scan(sc, conv.data, conv.len);
+	if (spool_write(out, conv.data, conv.len) < 0)
+	    goto done;
+	if (held)
+	    buf[0] = '\r';
+    }
+    if (n < 0)
+	goto done;
+    if (held) {
+	enc_scan(sc, (const unsigned char *) "\r\n", 2);
+	if (spool_write(out, "\r\n", 2) < 0)
+	    goto done;
+    }
+    ret = 0;
+
+done:
+    mbuf_free(&conv);
+    return ret;
+}
+
+/* IN (canonical text) as quoted-printable or base64 into OUT, in pieces
+ * cut where the encoders start afresh: after a CRLF for quoted-printable
+ * (lines longer than the buffer are cut anyway), at a multiple of 57
+ * bytes (one 76-column line) for base64.  The result is the same as
+ * encoding the whole at once. */
+static int encode_spool(struct spool *in, struct spool *out, int qp)
+{
+    unsigned char buf[65536];
+    struct mbuf enc;
+    size_t  have = 0, cut;
+    ssize_t n = 1;
+    int     ret = -1;
+
+    mbuf_init(&enc, 0);
+    if (spool_rewind(in) < 0)
+	return -1;
+    for (;;) {
+	while (n > 0 && have < sizeof(buf))
+	    if ((n = spool_read(in, buf + have, sizeof(buf) - have)) > 0)
+		have += (size_t) n;
+	if (n < 0)
+	    goto done;
+	if (have == 0)
+	    break;
+	cut = have;
+	if (n > 0 && qp) {
+	    const unsigned char *lf = memrchr(buf, '\n', have);
+
+	    if (lf)
+		cut = (size_t) (lf - buf) + 1;
+	    else if (buf[have - 1] == '\r')
+		cut--;
+	} else if (n > 0) {
+	    cut -= have % 57;
+	}
+	enc.len = 0;
+	if ((qp ? mime_qp_encode(buf, cut, &enc) : mime_base64_encode(buf, cut, &enc)) < 0
+	    || spool_write(out, enc.data, enc.len) < 0)
+	    goto done;
+	memmove(buf, buf + cut, have - cut);
+	have -= cut;
+    }
+    ret = 0;
+
+done:
+    mbuf_free(&enc);
+    return ret;
+}
+
+/* HEAD without its Content-Transfer-Encoding, then the new one. */
+static int leaf_head(const struct mime_headers *h, int qp, struct mbuf *out)
+{
+    for (size_t i = 0; i < h->n; i++)
+	if (strcasecmp(h->v[i].name, "Content-Transfer-Encoding") != 0
+	    && mbuf_printf(out, "%s: %s\r\n", h->v[i].name, h->v[i].value) < 0)
+	    return -1;
+    return mbuf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n",
+		       qp ? "quoted-printable" : "base64");
+}
+
+/* A multipart that needs encoding: mime_encode_7bit() works on the whole
+ * entity, so this one case is done in memory. */
+static struct spool *encode_in_memory(struct run *r, struct mbuf *head, struct spool *body)
+{
+    struct mbuf ent, enc;
+    struct mime_headers h;
+    size_t  off;
+    struct spool *out = 0;
+
+    msg_info("%s: multipart message with 8bit parts: encoded in memory",
+	     *r->msg->queue_id ? r->msg->queue_id : "-");
+    mbuf_init(&ent, 0);
+    mbuf_init(&enc, 0);
+    if (mbuf_add(&ent, head->data, head->len) < 0 || spool_to_mbuf(body, &ent) < 0)
+	goto done;
+    spool_clear(body);
+    if (mime_encode_7bit(ent.data, ent.len, &enc) < 0)
+	goto done;
+    mbuf_free(&ent);
+    if (mime_parse_headers(enc.data, enc.len, &h, &off) < 0)
+	goto done;
+    mime_headers_free(&h);
+    head->len = 0;
+    if ((out = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	|| mbuf_add(head, enc.data, off) < 0
+	|| spool_write(out, enc.data + off, enc.len - off) < 0) {
+	spool_free(out);
+	out = 0;
+    }
+
+done:
+    mbuf_free(&ent);
+    mbuf_free(&enc);
+    return out;
+}
+
+/* Give BODY (with HEAD) a transfer encoding when it needs one to be
+ * signed, as mime_encode_7bit() would.  Returns the body to use: BODY
+ * itself or a new spool (BODY freed); NULL on error (BODY freed). */
+static struct spool *encode_large(struct run *r, struct mbuf *head, struct spool *body)
+{
+    struct mime_headers h;
+    size_t  off;
+    char    type[128];
+    const char *cte;
+    struct spool *out = 0;
+    int     qp;
+
+    if (mime_parse_headers(head->data, head->len, &h, &off) < 0) {
+	spool_free(body);
+	return 0;
+    }
+    mime_content_type(mime_header_get(&h, "Content-Type"), type, sizeof(type));
+    cte = mime_header_get(&h, "Content-Transfer-Encoding");
+    qp = strncmp(type, "text/", 5) == 0;
+    if (strncmp(type, "multipart/", 10) == 0) {
+	char    boundary[128];
+
+	if (mime_param(mime_header_get(&h, "Content-Type"), "boundary", boundary,
+		       sizeof(boundary)) == 0)
+	    out = encode_in_memory(r, head, body);
+	else
+	    out = body, body = 0;	/* cannot be encoded: as it is */
+    } else if (strncmp(type, "message/", 8) == 0
+	       || (cte && (strncasecmp(cte, "base64", 6) == 0
+			   || strncasecmp(cte, "quoted-printable", 16) == 0))) {
+	out = body, body = 0;
+    } else {
+	head->len = 0;
+	if ((out = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	    || leaf_head(&h, qp, head) < 0 || encode_spool(body, out, qp) < 0) {
+	    spool_free(out);
+	    out = 0;
+	}
+    }
+    mime_headers_free(&h);
+    spool_free(body);
+    return out;
+}
+
+/* The message's entity as HEAD (appended) and a canonical body spool;
+ * with ENCODE, transfer-encoded for signing.  NULL on error. */
+static struct spool *stream_entity(struct run *r, int encode, struct mbuf *head)
+{
+    struct spool *body = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir);
+    struct enc_scan sc = {0, 0};
+
+    if (body == 0 || entity_head(r->msg, head) < 0
+	|| body_to_crlf_spool(r->msg->body, body, &sc) < 0) {
+	spool_free(body);
+	return 0;
+    }
+    if (!encode || (!sc.needs && !mime_needs_encoding(head->data, head->len)))
+	return body;
+    return encode_large(r, head, body);
 }
 
 /* Replace the current entity with NEXT (taken over). */
@@ -315,6 +580,89 @@ static int emit_enveloped(struct run *r, const char *smime_type)
 
 /* ---- outbound --------------------------------------------------------- */
 
+/* What the outbound rules ask for, with the keys and certificates. */
+struct out_plan {
+    int     sign;			/* KEY holds the signing key */
+    struct cs_key key;
+    int     encrypt;			/* CERTS holds every recipient's */
+    struct cs_key *keys;
+    X509  **certs;
+    size_t  ncerts;
+};
+
+static void plan_release(struct out_plan *p)
+{
+    if (p->sign)
+	cs_key_release(&p->key);
+    if (p->keys)
+	for (size_t i = 0; i < p->ncerts; i++)
+	    cs_key_release(&p->keys[i]);
+    free(p->keys);
+    free(p->certs);
+}
+
+/* Is there a sign rule, and its key? */
+static void plan_sign(struct run *r, struct out_plan *p)
+{
+    const struct engine_msg *msg = r->msg;
+    const struct cf_rule *rule = 0;
+
+    for (size_t i = 0; i < msg->nrecipients && rule == 0; i++)
+	rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_SIGN], msg->sender,
+				 msg->recipients[i], 0);
+    if (rule == 0 || rule_is_void(rule))
+	return;
+    if (certstore_sign_key(&r->cfg->smime, rule->certificate, msg->sender, &p->key) < 0) {
+	char    clean[CF_ADDR_MAX + 40];
+
+	msg_warn("%s: sign rule \"%s\": no signing key for %s", msg->queue_id, rule->name,
+		 log_clean(clean, sizeof(clean), msg->sender));
+	return;
+    }
+    detail(r, "signing with %s (rule \"%s\")", p->key.path, rule->name);
+    p->sign = 1;
+}
+
+/* Do encrypt rules apply, and does every recipient have a certificate?
+ * 0 (P->encrypt says which; conditions set), -1 out of memory. */
+static int plan_encrypt(struct run *r, struct out_plan *p)
+{
+    const struct engine_msg *msg = r->msg;
+    size_t  matched = 0;
+
+    p->keys = calloc(msg->nrecipients + 1, sizeof(*p->keys));
+    p->certs = calloc(msg->nrecipients + 1, sizeof(*p->certs));
+    if (p->keys == 0 || p->certs == 0)
+	return -1;
+    for (size_t i = 0; i < msg->nrecipients; i++) {
+	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_ENCRYPT],
+						       msg->sender, msg->recipients[i], 0);
+
+	if (rule && !rule_is_void(rule))
+	    matched++;
+	/* A recipient without a rule still needs a certificate to be in
+	 * the one envelope. */
+	if (certstore_encrypt_cert(&r->cfg->smime, rule && !rule_is_void(rule)
+				   ? rule->certificate : "*",
+				   msg->recipients[i], &p->keys[p->ncerts]) == 0) {
+	    p->certs[p->ncerts] = p->keys[p->ncerts].cert;
+	    p->ncerts++;
+	}
+    }
+    if (matched == 0)
+	return 0;
+    if (p->ncerts < msg->nrecipients) {
+	r->conds |= p->ncerts == 0 ? CF_WHEN_NO_CERTIFICATE
+	    : CF_WHEN_PARTIAL | CF_WHEN_NO_CERTIFICATE;
+	snprintf(r->why, sizeof(r->why), "%zu of %zu recipients have no certificate",
+		 msg->nrecipients - p->ncerts, msg->nrecipients);
+	detail(r, "not encrypting: %s", r->why);
+	return 0;
+    }
+    p->encrypt = 1;
+    return 0;
+}
+
 /* Give 8bit or long-line parts a transfer encoding before signing, so
  * the signature survives relays that downgrade to 7bit. */
 static int encode_for_signing(struct run *r)
@@ -332,98 +680,105 @@ static int encode_for_signing(struct run *r)
     return 0;
 }
 
-/* Sign when a sign rule applies.  1 signed, 0 not, -1 internal error. */
-static int outbound_sign(struct run *r)
+/* A message that fits in memory: the entity is worked on there. */
+static int outbound_small(struct run *r, const struct out_plan *p)
 {
-    const struct engine_msg *msg = r->msg;
-    const struct cf_rule *rule = 0;
-    struct cs_key key;
-    int     ret;
+    const char *type;
 
-    for (size_t i = 0; i < msg->nrecipients && rule == 0; i++)
-	rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_SIGN], msg->sender,
-				 msg->recipients[i], 0);
-    if (rule == 0 || rule_is_void(rule))
-	return 0;
-    if (certstore_sign_key(&r->cfg->smime, rule->certificate, msg->sender, &key) < 0) {
-	char    clean[CF_ADDR_MAX + 40];
-
-	msg_warn("%s: sign rule \"%s\": no signing key for %s", msg->queue_id, rule->name,
-		 log_clean(clean, sizeof(clean), msg->sender));
-	return 0;
-    }
-    detail(r, "signing with %s (rule \"%s\")", key.path, rule->name);
-    ret = encode_for_signing(r) < 0
-	|| smime_sign_entity(&r->entity, &key, r->cfg->smime.digest,
-			     r->cfg->smime.signature == CF_SIGNATURE_OPAQUE) < 0 ? -1 : 1;
-    if (ret == 1) {
+    if (load_entity(r) < 0)
+	return -1;
+    if (p->sign) {
+	if (encode_for_signing(r) < 0
+	    || smime_sign_entity(&r->entity, &p->key, r->cfg->smime.digest,
+				 r->cfg->smime.signature == CF_SIGNATURE_OPAQUE) < 0)
+	    return -1;
 	r->changed = 1;
 	add_action(r, "sign");
     }
-    cs_key_release(&key);
+    if (p->encrypt) {
+	/* The last step: the result goes straight into the new body spool
+	 * (a file past memory_limit), not through another buffer. */
+	if (new_body(r) == 0
+	    || smime_encrypt_body(r->entity.data, r->entity.len, p->certs, p->ncerts,
+				  r->cfg->smime.cipher, r->cfg->smime.key_transport,
+				  r->res->body, &type) < 0
+	    || emit_enveloped(r, type) < 0)
+	    return -1;
+	mbuf_free(&r->entity);
+	r->changed = 0;			/* emitted already */
+	add_action(r, "encrypt");
+    }
+    return r->changed ? emit_entity(r) : 0;
+}
+
+/* A message larger than memory_limit: every intermediate entity is a
+ * header block in memory and a body in a spool (a file), and OpenSSL
+ * reads the content from there in pieces. */
+static int outbound_large(struct run *r, const struct out_plan *p)
+{
+    struct mbuf head, shead;
+    struct spool *body = 0, *next = 0;
+    const char *type;
+    int     ret = -1;
+
+    mbuf_init(&head, 0);
+    mbuf_init(&shead, 0);
+    if ((body = stream_entity(r, p->sign, &head)) == 0)
+	goto done;
+    if (p->sign) {
+	if ((next = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	    || smime_sign_spool(head.data, head.len, body, &p->key, r->cfg->smime.digest,
+				r->cfg->smime.signature == CF_SIGNATURE_OPAQUE,
+				&shead, next) < 0)
+	    goto done;
+	spool_free(body);
+	body = next;
+	next = 0;
+	mbuf_free(&head);
+	head = shead;
+	mbuf_init(&shead, 0);
+	add_action(r, "sign");
+    }
+    if (p->encrypt) {
+	if (new_body(r) == 0
+	    || smime_encrypt_spool(head.data, head.len, body, p->certs, p->ncerts,
+				   r->cfg->smime.cipher, r->cfg->smime.key_transport,
+				   r->res->body, &type) < 0
+	    || emit_enveloped(r, type) < 0)
+	    goto done;
+	add_action(r, "encrypt");
+    } else {
+	struct mime_headers h;
+	size_t  off;
+
+	if (mime_parse_headers(head.data, head.len, &h, &off) < 0)
+	    goto done;
+	ret = replace_content_headers(r, &h);
+	mime_headers_free(&h);
+	if (ret < 0)
+	    goto done;
+	ret = -1;
+	spool_free(r->res->body);
+	r->res->body = body;
+	body = 0;
+    }
+    ret = 0;
+
+done:
+    mbuf_free(&head);
+    mbuf_free(&shead);
+    spool_free(body);
+    spool_free(next);
     return ret;
 }
 
-/* Encrypt when encrypt rules apply and every recipient has a certificate.
- * 1 encrypted, 0 not (conditions set), -1 internal error. */
-static int outbound_encrypt(struct run *r)
+/* Too large to work on in memory? */
+static int outbound_streams(const struct run *r)
 {
-    const struct engine_msg *msg = r->msg;
-    struct cs_key *keys = calloc(msg->nrecipients + 1, sizeof(*keys));
-    X509  **certs = calloc(msg->nrecipients + 1, sizeof(*certs));
-    size_t  matched = 0, found = 0;
-    int     ret = 0;
-    const char *type;
+    size_t  limit = r->cfg->milter.memory_limit;
 
-    if (keys == 0 || certs == 0) {
-	ret = -1;
-	goto done;
-    }
-    for (size_t i = 0; i < msg->nrecipients; i++) {
-	const struct cf_rule *rule = rules_first_match(&r->cfg->rules[CF_RULE_SMIME_ENCRYPT],
-						       msg->sender, msg->recipients[i], 0);
-
-	if (rule && !rule_is_void(rule))
-	    matched++;
-	/* A recipient without a rule still needs a certificate to be in
-	 * the one envelope. */
-	if (certstore_encrypt_cert(&r->cfg->smime, rule && !rule_is_void(rule)
-				   ? rule->certificate : "*",
-				   msg->recipients[i], &keys[found]) == 0)
-	    certs[found] = keys[found].cert, found++;
-    }
-    if (matched == 0)
-	goto done;
-    if (found < msg->nrecipients) {
-	r->conds |= found == 0 ? CF_WHEN_NO_CERTIFICATE : CF_WHEN_PARTIAL | CF_WHEN_NO_CERTIFICATE;
-	snprintf(r->why, sizeof(r->why), "%zu of %zu recipients have no certificate",
-		 msg->nrecipients - found, msg->nrecipients);
-	detail(r, "not encrypting: %s", r->why);
-	goto done;
-    }
-    /* The last step: the result goes straight into the new body spool
-     * (a file past memory_limit), not through another buffer. */
-    if (new_body(r) == 0
-	|| smime_encrypt_body(r->entity.data, r->entity.len, certs, found, r->cfg->smime.cipher,
-			      r->cfg->smime.key_transport, r->res->body, &type) < 0
-	|| emit_enveloped(r, type) < 0) {
-	ret = -1;
-	goto done;
-    }
-    detail(r, "encrypted to %zu recipient(s) with %s", found,
-	   config_cipher_name(r->cfg->smime.cipher));
-    mbuf_free(&r->entity);
-    r->changed = 0;			/* emitted already */
-    add_action(r, "encrypt");
-    ret = 1;
-
-done:
-    if (keys)
-	for (size_t i = 0; i < found; i++)
-	    cs_key_release(&keys[i]);
-    free(keys);
-    free(certs);
-    return ret;
+    return limit > 0 && r->msg->body
+	&& (spool_in_file(r->msg->body) || spool_size(r->msg->body) > limit);
 }
 
 /* The strictest tls_outbound class over all recipients. */
@@ -448,19 +803,31 @@ static int outbound_tls(struct run *r)
 
 static int run_outbound(struct run *r)
 {
-    int     s, e;
+    struct out_plan p;
+    int     ret = -1;
 
-    if ((s = outbound_sign(r)) < 0 || (e = outbound_encrypt(r)) < 0) {
+    memset(&p, 0, sizeof(p));
+    plan_sign(r, &p);
+    if (plan_encrypt(r, &p) < 0)
+	goto done;
+    /* Nothing to do: the body is not even read. */
+    if ((p.sign || p.encrypt)
+	&& (outbound_streams(r) ? outbound_large(r, &p) : outbound_small(r, &p)) < 0) {
 	msg_error("%s: signing or encryption failed", r->msg->queue_id);
-	return -1;
+	goto done;
     }
-    if (!s)
+    if (!p.sign)
 	r->conds |= CF_WHEN_NOT_SIGNED;
-    if (!e)
+    if (!p.encrypt)
 	r->conds |= CF_WHEN_NOT_ENCRYPTED;
-    if (r->changed && emit_entity(r) < 0)
-	return -1;
-    return outbound_tls(r);
+    ret = outbound_tls(r);
+    if (p.encrypt)
+	detail(r, "encrypted to %zu recipient(s) with %s", p.ncerts,
+	       config_cipher_name(r->cfg->smime.cipher));
+
+done:
+    plan_release(&p);
+    return ret;
 }
 
 /* ---- inbound ---------------------------------------------------------- */
@@ -641,16 +1008,21 @@ static int run_inbound(struct run *r)
 	enum smime_kind kind;
 	int     n;
 
-	if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
-	    return -1;
-	kind = smime_classify(mime_header_get(&h, "Content-Type"));
-	mime_headers_free(&h);
+	/* The body is read only when there is work on it. */
+	if (!r->loaded) {
+	    kind = message_kind(r->msg);
+	} else {
+	    if (mime_parse_headers(r->entity.data, r->entity.len, &h, &off) < 0)
+		return -1;
+	    kind = smime_classify(mime_header_get(&h, "Content-Type"));
+	    mime_headers_free(&h);
+	}
 	if (kind == SMIME_ENVELOPED || (kind == SMIME_OTHER && drule)) {
 	    if (kind == SMIME_ENVELOPED)
 		encrypted_seen = 1;
 	    if (drule == 0)
 		break;
-	    if (inbound_decrypt(r) < 0)
+	    if (load_entity(r) < 0 || inbound_decrypt(r) < 0)
 		return -1;
 	    if (r->res->decrypt == ED_NOT_ENCRYPTED && kind == SMIME_OTHER)
 		kind = SMIME_SIGNED_OPAQUE;	/* pkcs7-mime without smime-type */
@@ -667,7 +1039,7 @@ static int run_inbound(struct run *r)
 	signed_seen = 1;
 	if (vrule == 0)
 	    break;
-	if ((n = inbound_verify(r, vrule, verified)) < 0)
+	if (load_entity(r) < 0 || (n = inbound_verify(r, vrule, verified)) < 0)
 	    return -1;
 	verified = 1;
 	if (n == 0)
@@ -893,7 +1265,7 @@ int     engine_run(const struct cf_config *cfg, const struct engine_msg *msg,
     if (mime_first_address(msg_header(msg, "From"), r.from_addr, sizeof(r.from_addr)) < 0)
 	(void) addr_normalize(msg->sender ? msg->sender : "", r.from_addr, sizeof(r.from_addr));
 
-    failed = delete_headers(&r, CF_HDR_PREFIX) < 0 || load_entity_into(&r, &r.entity) < 0
+    failed = delete_headers(&r, CF_HDR_PREFIX) < 0
 	|| (msg->outbound ? run_outbound(&r) : run_inbound(&r)) < 0
 	|| apply_policy(&r) < 0;
     if (failed) {

@@ -231,6 +231,90 @@ static BIO *sink_bio(struct sink *k, struct mbuf *out, struct spool *sp, int b64
     return b;
 }
 
+/*
+ * A source BIO reading an entity too large for memory: its header block
+ * (in memory) and then its body (a spool, usually a file).  OpenSSL pulls
+ * the content through it in small pieces while signing or encrypting.
+ */
+struct source {
+    const unsigned char *head;
+    size_t  hlen;
+    size_t  hpos;
+    struct spool *body;
+    int     failed;
+};
+
+static BIO_METHOD *source_method;
+static pthread_once_t source_once = PTHREAD_ONCE_INIT;
+
+static int source_read(BIO *b, char *buf, int len)
+{
+    struct source *s = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    if (s == 0 || s->failed || len <= 0)
+	return s && s->failed ? -1 : 0;
+    if (s->hpos < s->hlen) {
+	size_t  k = s->hlen - s->hpos < (size_t) len ? s->hlen - s->hpos : (size_t) len;
+
+	memcpy(buf, s->head + s->hpos, k);
+	s->hpos += k;
+	return (int) k;
+    }
+    if (s->body == 0)
+	return 0;
+    if ((n = spool_read(s->body, buf, (size_t) len)) < 0) {
+	s->failed = 1;
+	return -1;
+    }
+    return (int) n;
+}
+
+static long source_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void) b;
+    (void) num;
+    (void) ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static void source_init(void)
+{
+    if ((source_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				      "cryptofilter spool source")) != 0) {
+	BIO_meth_set_read(source_method, source_read);
+	BIO_meth_set_ctrl(source_method, source_ctrl);
+    }
+}
+
+/* Read the entity again from its start. */
+static int source_restart(struct source *s)
+{
+    s->hpos = 0;
+    return s->failed || (s->body && spool_rewind(s->body) < 0) ? -1 : 0;
+}
+
+/* A BIO reading HEAD, then BODY from its start, through S (which must
+ * outlive the BIO). */
+static BIO *source_bio(struct source *s, const unsigned char *head, size_t hlen,
+		       struct spool *body)
+{
+    BIO    *b;
+
+    pthread_once(&source_once, source_init);
+    memset(s, 0, sizeof(*s));
+    s->head = head;
+    s->hlen = hlen;
+    s->body = body;
+    if (source_method == 0 || (body && spool_rewind(body) < 0)
+	|| (b = BIO_new(source_method)) == 0)
+	return 0;
+    BIO_set_data(b, s);
+    BIO_set_init(b, 1);
+    return b;
+}
+
 /* DER of CMS appended to OUT (or SP) as base64, streaming the content
  * from IN when CMS was made with CMS_STREAM. */
 static int cms_stream_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags,
@@ -404,21 +488,20 @@ static int add_recipient(CMS_ContentInfo *cms, X509 *cert, enum cf_key_transport
     return 0;
 }
 
-/* Encrypt into OUT (headers + body) or, with SP, only the base64 body
- * into SP; *SMIME_TYPE gets the smime-type. */
-static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *certs,
-		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
-		      struct mbuf *out, struct spool *sp, const char **smime_type)
+/* Encrypt what IN gives into OUT (headers + body) or, with SP, only the
+ * base64 body into SP; *SMIME_TYPE gets the smime-type. */
+static int encrypt_bio(BIO *in, X509 *const *certs, size_t ncerts, enum cf_cipher cipher,
+		       enum cf_key_transport kt, struct mbuf *out, struct spool *sp,
+		       const char **smime_type)
 {
     unsigned flags = CMS_PARTIAL | CMS_BINARY;
     const EVP_CIPHER *ciph = cipher_of(cipher);
     int     aead = (EVP_CIPHER_get_flags(ciph) & EVP_CIPH_FLAG_AEAD_CIPHER) != 0;
-    BIO    *in = BIO_new_mem_buf(entity, (int) len);
     CMS_ContentInfo *cms = 0;
     int     ret = -1;
 
     *smime_type = aead ? "authEnveloped-data" : "enveloped-data";
-    if (len > INT_MAX || in == 0 || ncerts == 0)
+    if (in == 0 || ncerts == 0)
 	goto done;
     /* CMS_encrypt makes AuthEnvelopedData for an AEAD cipher (RFC 5083);
      * with CMS_STREAM the content is encrypted while it is written out. */
@@ -438,6 +521,16 @@ static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *cert
 
 done:
     CMS_ContentInfo_free(cms);
+    return ret;
+}
+
+static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *certs,
+		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+		      struct mbuf *out, struct spool *sp, const char **smime_type)
+{
+    BIO    *in = len <= INT_MAX ? BIO_new_mem_buf(entity, (int) len) : 0;
+    int     ret = encrypt_bio(in, certs, ncerts, cipher, kt, out, sp, smime_type);
+
     BIO_free(in);
     return ret;
 }
@@ -456,6 +549,80 @@ int     smime_encrypt_body(const unsigned char *entity, size_t len, X509 *const 
 			   struct spool *body, const char **smime_type)
 {
     return encrypt_to(entity, len, certs, ncerts, cipher, kt, 0, body, smime_type);
+}
+
+int     smime_encrypt_spool(const unsigned char *head, size_t hlen, struct spool *body,
+			    X509 *const *certs, size_t ncerts, enum cf_cipher cipher,
+			    enum cf_key_transport kt, struct spool *out,
+			    const char **smime_type)
+{
+    struct source s;
+    BIO    *in = source_bio(&s, head, hlen, body);
+    int     ret = encrypt_bio(in, certs, ncerts, cipher, kt, 0, out, smime_type);
+
+    if (s.failed)
+	ret = -1;
+    BIO_free(in);
+    return ret;
+}
+
+/* Copy the rest of what IN gives into SP. */
+static int bio_to_spool(BIO *in, struct spool *sp)
+{
+    char    buf[65536];
+    int     n;
+
+    while ((n = BIO_read(in, buf, sizeof(buf))) > 0)
+	if (spool_write(sp, buf, (size_t) n) < 0)
+	    return -1;
+    return n < 0 ? -1 : 0;
+}
+
+int     smime_sign_spool(const unsigned char *head, size_t hlen, struct spool *body,
+			 const struct cs_key *signer, enum cf_digest digest, int opaque,
+			 struct mbuf *out_head, struct spool *out)
+{
+    struct source s;
+    BIO    *in = source_bio(&s, head, hlen, body);
+    CMS_ContentInfo *cms = 0;
+    struct mbuf top, tail;
+    unsigned flags;
+    const unsigned char *sep;
+    size_t  hl;
+    int     ret = -1;
+
+    mbuf_init(&top, 0);
+    mbuf_init(&tail, 0);
+    if (in == 0 || (cms = sign_cms(in, signer, digest, opaque, &flags)) == 0 || s.failed)
+	goto done;
+    if (opaque) {
+	/* The content is read a second time while it is encoded. */
+	if (p7m_headers(out_head, "signed-data", "smime.p7m") < 0
+	    || source_restart(&s) < 0
+	    || cms_stream_base64(cms, in, flags, 0, out) < 0 || s.failed)
+	    goto done;
+	ret = 0;
+	goto done;
+    }
+    /* The header block of TOP is the new entity's; the rest is body. */
+    if (detached_parts(cms, digest, &top, &tail) < 0
+	|| (sep = memmem(top.data, top.len, "\r\n\r\n", 4)) == 0)
+	goto done;
+    hl = (size_t) (sep - top.data) + 4;
+    if (mbuf_add(out_head, top.data, hl) < 0
+	|| spool_write(out, top.data + hl, top.len - hl) < 0
+	|| source_restart(&s) < 0
+	|| bio_to_spool(in, out) < 0 || s.failed
+	|| spool_write(out, tail.data, tail.len) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    mbuf_free(&top);
+    mbuf_free(&tail);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return ret;
 }
 
 /* Parse the body of ENTITY (base64 or binary) as DER CMS.  NULL when it

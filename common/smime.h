@@ -61,6 +61,22 @@ int     smime_encrypt_body(const unsigned char *entity, size_t len, X509 *const 
 			   struct spool *body, const char **smime_type);
 
 /*
+ * The same for an entity too large for memory: its header block HEAD
+ * (CRLF, ending with the empty line) and its canonical BODY in a spool.
+ * The content is read from BODY in pieces, never held whole.
+ * smime_sign_spool appends the signed entity's header block to OUT_HEAD
+ * and its body to OUT; smime_encrypt_spool writes the base64 body to OUT
+ * (the header fields are those of smime_encrypt_body).  0 or -1 (logged).
+ */
+int     smime_sign_spool(const unsigned char *head, size_t hlen, struct spool *body,
+			 const struct cs_key *signer, enum cf_digest digest, int opaque,
+			 struct mbuf *out_head, struct spool *out);
+int     smime_encrypt_spool(const unsigned char *head, size_t hlen, struct spool *body,
+			    X509 *const *certs, size_t ncerts, enum cf_cipher cipher,
+			    enum cf_key_transport kt, struct spool *out,
+			    const char **smime_type);
+
+/*
  * Decrypt the enveloped ENTITY with the first of KEYS whose certificate
  * matches a RecipientInfo (no trial decryption).  ED_DECRYPTED with the
  * inner entity in OUT, ED_NO_KEY when none matches, ED_FAILED when the

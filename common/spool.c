@@ -185,6 +185,19 @@ ssize_t spool_read(struct spool *sp, void *buf, size_t len)
     }
 }
 
+int     spool_append(struct spool *dst, struct spool *src)
+{
+    unsigned char buf[65536];
+    ssize_t n;
+
+    if (spool_rewind(src) < 0)
+	return -1;
+    while ((n = spool_read(src, buf, sizeof(buf))) > 0)
+	if (spool_write(dst, buf, (size_t) n) < 0)
+	    return -1;
+    return n < 0 ? -1 : 0;
+}
+
 const unsigned char *spool_memory(const struct spool *sp)
 {
     static const unsigned char empty[1];

@@ -27,6 +27,9 @@ int     spool_in_file(const struct spool *sp);
 int     spool_rewind(struct spool *sp);
 ssize_t spool_read(struct spool *sp, void *buf, size_t len);
 
+/* Append the whole of SRC (read from its start) to DST.  0 or -1. */
+int     spool_append(struct spool *dst, struct spool *src);
+
 /* The whole content when it is in memory (NULL when spilled to a file). */
 const unsigned char *spool_memory(const struct spool *sp);
 

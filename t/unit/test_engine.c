@@ -10,11 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "certstore.h"
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "mime.h"
 #include "spool.h"
 
 static char dir[1024];
@@ -69,13 +73,13 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Parse TEXT as a whole message with the given envelope. */
-static void make_msg(struct engine_msg *msg, const char *text, int outbound,
-		     const char *sender, char **rcpts, size_t nrcpts)
+/* Parse TEXT (LEN bytes) as a whole message with the given envelope. */
+static void make_msg_len(struct engine_msg *msg, const char *text, size_t len, int outbound,
+			 const char *sender, char **rcpts, size_t nrcpts)
 {
     struct spool *sp = spool_new(0, dir);
 
-    assert_int_equal(spool_write(sp, text, strlen(text)), 0);
+    assert_int_equal(spool_write(sp, text, len), 0);
     memset(msg, 0, sizeof(*msg));
     assert_int_equal(engine_msg_parse(sp, 4096, dir, msg), 0);
     spool_free(sp);
@@ -85,6 +89,12 @@ static void make_msg(struct engine_msg *msg, const char *text, int outbound,
     msg->sender = sender;
     msg->recipients = rcpts;
     msg->nrecipients = nrcpts;
+}
+
+static void make_msg(struct engine_msg *msg, const char *text, int outbound,
+		     const char *sender, char **rcpts, size_t nrcpts)
+{
+    make_msg_len(msg, text, strlen(text), outbound, sender, rcpts, nrcpts);
 }
 
 /* Render into a NUL-terminated heap string. */
@@ -504,6 +514,217 @@ static void test_remove_signature(void **state)
     config_unref(c2);
 }
 
+
+/* The body of a rendered message (after the first empty line). */
+static const char *body_of(const char *wire)
+{
+    const char *p = strstr(wire, "\r\n\r\n");
+
+    assert_non_null(p);
+    return p + 4;
+}
+
+/* The first part of the multipart/signed message WIRE. */
+static void signed_part(const char *wire, struct mbuf *out)
+{
+    const char *ct = strstr(wire, "boundary=\""), *body = body_of(wire);
+    char    boundary[128];
+    struct mime_part parts[2];
+    size_t  n;
+
+    assert_non_null(ct);
+    ct += 10;
+    n = strcspn(ct, "\"");
+    assert_true(n < sizeof(boundary));
+    memcpy(boundary, ct, n);
+    boundary[n] = 0;
+    assert_int_equal(mime_multipart_split((const unsigned char *) body, strlen(body), boundary,
+					  parts, 2), 2);
+    assert_int_equal(mbuf_add(out, body + parts[0].off, parts[0].len), 0);
+}
+
+/*
+ * A message larger than memory_limit (4K here) goes the streaming way:
+ * the entity signed is exactly what the in-memory encoder makes of it
+ * (quoted-printable for 8bit text, base64 for binary, pieces cut at the
+ * right places), and the result verifies and decrypts.
+ */
+static void large_case(const char *ctype, const unsigned char *body, size_t blen,
+		       const char *needle)
+{
+    char   *to_nocert[] = {"nocert@nowhere.org"}, *to_bob[] = {"bob@example.com"};
+    struct mbuf text, ent, want, got;
+    struct engine_msg m, back;
+    struct engine_result r, rb;
+    char   *wire, *final;
+
+    mbuf_init(&text, 0);
+    mbuf_init(&ent, 0);
+    mbuf_init(&want, 0);
+    mbuf_init(&got, 0);
+    assert_int_equal(mbuf_printf(&text, "From: alice@example.com\nTo: x@example.org\n"
+				 "Subject: big\n%s\n", ctype), 0);
+    assert_int_equal(mbuf_add(&text, body, blen), 0);
+    assert_int_equal(mbuf_terminate(&text), 0);
+    /* What the in-memory path signs. */
+    assert_int_equal(mime_to_crlf((const unsigned char *) ctype, strlen(ctype), &ent), 0);
+    assert_int_equal(mbuf_addstr(&ent, "\r\n"), 0);
+    assert_int_equal(mime_to_crlf(body, blen, &ent), 0);
+    assert_int_equal(mime_encode_7bit(ent.data, ent.len, &want), 0);
+
+    /* Signed only (no certificate for the recipient). */
+    make_msg_len(&m, (const char *) text.data, text.len, 1, "alice@example.com", to_nocert, 1);
+    assert_true(spool_in_file(m.body));
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.actions, "sign");
+    assert_true(spool_in_file(r.body));
+    wire = render(&m, &r);
+    signed_part(wire, &got);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    if (needle)
+	assert_non_null(strstr(wire, needle));
+    make_msg(&back, wire, 0, "alice@example.com", to_bob, 1);
+    assert_int_equal(engine_run(cfg, &back, &rb), 0);
+    assert_int_equal(rb.verify, EV_VALID);
+    engine_result_free(&rb);
+    engine_msg_free(&back);
+    free(wire);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+
+    /* Signed and encrypted. */
+    make_msg_len(&m, (const char *) text.data, text.len, 1, "alice@example.com", to_bob, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_string_equal(r.actions, "sign,encrypt");
+    wire = render(&m, &r);
+    assert_non_null(strstr(wire, "smime-type=enveloped-data"));
+    /* Base64 in 76-column CRLF lines. */
+    assert_int_equal(strcspn(body_of(wire), "\r\n"), 76);
+    assert_null(strstr(body_of(wire), "\n\n"));
+    make_msg(&back, wire, 0, "alice@example.com", to_bob, 1);
+    assert_int_equal(engine_run(cfg, &back, &rb), 0);
+    assert_int_equal(rb.decrypt, ED_DECRYPTED);
+    assert_int_equal(rb.verify, EV_VALID);
+    final = render(&back, &rb);
+    mbuf_free(&got);
+    mbuf_init(&got, 0);
+    signed_part(final, &got);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    free(final);
+    engine_result_free(&rb);
+    engine_msg_free(&back);
+    free(wire);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+    mbuf_free(&text);
+    mbuf_free(&ent);
+    mbuf_free(&want);
+    mbuf_free(&got);
+}
+
+static void test_large_streamed(void **state)
+{
+    static const char text[] = "Caf\xc3\xa9 au lait, line of text with a trailing blank \n";
+    size_t  n = 300000, i;
+    unsigned char *b = malloc(n);
+
+    (void) state;
+    /* 8bit text: lines with an e-acute, trailing blanks, one line of
+     * 1500 octets, no line break at the very end. */
+    for (i = 0; i < n; i++)
+	b[i] = (unsigned char) text[i % (sizeof(text) - 1)];
+    memset(b + 100000, 'L', 1500);
+    large_case("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n",
+	       b, n - 1, "Caf=C3=A9 au lait");
+    /* Binary: every byte value. */
+    for (i = 0; i < n; i++)
+	b[i] = (unsigned char) (i * 7 + i / 251);
+    large_case("Content-Type: application/octet-stream\n", b, n, "Content-Transfer-Encoding: base64");
+    /* 7bit text: signed as it is. */
+    for (i = 0; i < n; i++)
+	b[i] = (unsigned char) "plain seven bit text\n"[i % 21];
+    large_case("Content-Type: text/plain\n", b, n, 0);
+    /* A multipart with an 8bit part (encoded in memory, the same way). */
+    memcpy(b, "--XyZ\nContent-Type: text/plain; charset=utf-8\n\n", 47);
+    for (i = 47; i < n - 100; i++)
+	b[i] = (unsigned char) text[i % (sizeof(text) - 1)];
+    memcpy(b + i, "\n--XyZ--\n", 10);
+    large_case("Content-Type: multipart/mixed; boundary=\"XyZ\"\n", b, i + 10,
+	       "Content-Transfer-Encoding: quoted-printable");
+    free(b);
+}
+
+/* Peak RSS growth, in KB, of signing and encrypting a message of MB
+ * megabytes in a child process. */
+static long child_peak_growth(size_t mb)
+{
+    char   *rcpts[] = {"bob@example.com"};
+    int     fds[2];
+    pid_t   pid;
+    long    kb = -1;
+
+    assert_int_equal(pipe(fds), 0);
+    if ((pid = fork()) == 0) {
+	struct spool *src = spool_new(4096, dir);
+	struct engine_msg m;
+	struct engine_result r;
+	struct rusage before, after;
+	char    line[] = "The quick brown fox jumps over the lazy dog, 0123456789 again.\n";
+	const char *hdr = "From: alice@example.com\nSubject: huge\n\n";
+	FILE   *null = fopen("/dev/null", "w");
+
+	close(fds[0]);
+	(void) spool_write(src, hdr, strlen(hdr));
+	for (size_t i = 0; i < mb * 1024 * 1024 / (sizeof(line) - 1); i++)
+	    (void) spool_write(src, line, sizeof(line) - 1);
+	memset(&m, 0, sizeof(m));
+	if (engine_msg_parse(src, 4096, dir, &m) < 0)
+	    _exit(1);
+	spool_free(src);
+	m.outbound = 1;
+	m.queue_id = "HUGE";
+	m.client_addr = "";
+	m.sender = "alice@example.com";
+	m.recipients = rcpts;
+	m.nrecipients = 1;
+	getrusage(RUSAGE_SELF, &before);
+	if (engine_run(cfg, &m, &r) < 0 || r.error || strcmp(r.actions, "sign,encrypt") != 0
+	    || null == 0 || engine_render(&m, &r, null) < 0)
+	    _exit(2);
+	getrusage(RUSAGE_SELF, &after);
+	kb = after.ru_maxrss - before.ru_maxrss;
+	(void) write(fds[1], &kb, sizeof(kb));
+	_exit(0);
+    }
+    close(fds[1]);
+    assert_true(pid > 0);
+    assert_int_equal(read(fds[0], &kb, sizeof(kb)), sizeof(kb));
+    close(fds[0]);
+    {
+	int     st;
+
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    return kb;
+}
+
+/* A message far above memory_limit is worked on in spool files: the
+ * peak grows by a few MB, not by the message size. */
+static void test_large_memory(void **state)
+{
+    long    kb;
+
+    (void) state;
+    kb = child_peak_growth(40);
+    print_message("peak RSS growth for a 40 MB message: %ld KB\n", kb);
+    assert_true(kb >= 0);
+    assert_true(kb < 12 * 1024);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +737,8 @@ int     main(void)
 	cmocka_unit_test(test_fidelity),
 	cmocka_unit_test(test_chunk_boundary),
 	cmocka_unit_test(test_remove_signature),
+	cmocka_unit_test(test_large_streamed),
+	cmocka_unit_test(test_large_memory),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

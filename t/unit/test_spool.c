@@ -105,12 +105,36 @@ static void test_bad_dir(void **state)
     spool_free(0);
 }
 
+/* spool_append copies all of a file-backed spool into another one. */
+static void test_append(void **state)
+{
+    struct spool *a = spool_new(100, tmpdir()), *b = spool_new(50, tmpdir());
+    unsigned char data[300], back[302];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(data); i++)
+	data[i] = (unsigned char) (i * 13);
+    assert_int_equal(spool_write(a, data, sizeof(data)), 0);
+    assert_true(spool_in_file(a));
+    assert_int_equal(spool_write(b, "<<", 2), 0);
+    assert_int_equal(spool_read(a, back, 5), 5);	/* append rereads from the start */
+    assert_int_equal(spool_append(b, a), 0);
+    assert_true(spool_in_file(b));
+    assert_int_equal(spool_size(b), 302);
+    read_all(b, back, 302);
+    assert_memory_equal(back, "<<", 2);
+    assert_memory_equal(back + 2, data, sizeof(data));
+    spool_free(a);
+    spool_free(b);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_memory_only),
 	cmocka_unit_test(test_spill),
 	cmocka_unit_test(test_bad_dir),
+	cmocka_unit_test(test_append),
     };
 
     return cmocka_run_group_tests(tests, 0, 0);
