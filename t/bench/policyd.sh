@@ -81,6 +81,9 @@ cpu_ticks() {			# user + system clock ticks of PID
 sys_ticks() {			# system clock ticks of PID
     awk '{print $15}' "/proc/$1/stat"
 }
+preempted() {			# times PID was switched out while runnable
+    awk '/^nonvoluntary_ctxt_switches:/ {print $2}' "/proc/$1/status"
+}
 
 cc -O2 -o "$T/load" "$SRC/t/bench/policyd-load.c" || exit 1
 python3 "$SRC/t/bench/policyd-requests.py" $MESSAGES >"$T/requests" || exit 1
@@ -108,9 +111,11 @@ wait_port "$PORT" || { cat "$T/policyd.err" >&2; exit 1; }
 rss0=$(rss_kb "$PD")
 cpu0=$(cpu_ticks "$PD")
 sys0=$(sys_ticks "$PD")
+pre0=$(preempted "$PD")
 out=$("$T/load" "inet:127.0.0.1:$PORT" $CONNS $TOTAL "$T/requests") || exit 1
 cpu1=$(cpu_ticks "$PD")
 sys1=$(sys_ticks "$PD")
+pre1=$(preempted "$PD")
 rss1=$(rss_kb "$PD")
 echo "# policyd: $out"
 pd_rps=$(field rps "$out")
@@ -167,6 +172,7 @@ awk -v t="$((cpu1 - cpu0))" -v s="$((sys1 - sys0))" -v hz="$(getconf CLK_TCK)" -
     'BEGIN { printf "bench: policyd_cpu_per_request = %.1f us\n", t / hz * 1e6 / n
 	     printf "# of which in the kernel (TCP send/receive, epoll): %.1f us\n", s / hz * 1e6 / n }'
 echo "bench: loadgen_cpu_per_request = $gen_cpu us"
+echo "# the daemon was preempted $((pre1 - pre0)) times during the $TOTAL requests (by the generator it woke, or by other jobs)"
 awk -v us="$(field p99_us "$paced")" -v p50="$(field p50_us "$paced")" -v r="$(field rps "$paced")" \
     'BEGIN { printf "bench: policyd_p99_at_25k = %.3f ms\n", us / 1000
 	     printf "# at %d req/s: p50 %.3f ms\n", r, p50 / 1000 }'
