@@ -174,6 +174,69 @@ static void test_attr_and_size_limits(void **state)
     expect_invalid(text, len, "request too large");
 }
 
+/* The name hash reads whole words and an overlapping tail: names of every
+ * length up to a few words, and names that differ in one byte only, must
+ * all be found and none taken for a duplicate. */
+static void test_names_of_every_length(void **state)
+{
+    char    text[REQUEST_MAX_SIZE], name[48], want[64];
+    struct request req;
+    char   *buf;
+    size_t  used, len = 0, n, i;
+    const char *why = NULL;
+
+    (void) state;
+    for (n = 1; n <= 31; n++) {
+	memset(name, 'a', n);
+	name[n] = '\0';
+	len += (size_t) sprintf(text + len, "%s=%zu\n", name, n);
+	/* The same name with its middle byte changed. */
+	name[n / 2] = 'b';
+	if (n > 1)
+	    len += (size_t) sprintf(text + len, "%s=m%zu\n", name, n);
+    }
+    text[len++] = '\n';
+    assert_int_equal(scan_all(text, len, &req, &buf, &used, &why), REQUEST_COMPLETE);
+    assert_int_equal(req.n, 61);
+    for (n = 1; n <= 31; n++) {
+	memset(name, 'a', n);
+	name[n] = '\0';
+	snprintf(want, sizeof(want), "%zu", n);
+	assert_string_equal(request_get(&req, name), want);
+	if (n > 1) {
+	    name[n / 2] = 'b';
+	    snprintf(want, sizeof(want), "m%zu", n);
+	    assert_string_equal(request_get(&req, name), want);
+	}
+    }
+    /* One byte longer than the longest name: another name. */
+    memset(name, 'a', 32);
+    name[32] = '\0';
+    assert_string_equal(request_get(&req, name), "");
+    for (i = 0; i < req.n; i++)
+	assert_ptr_equal(request_get(&req, req.attr[i].name), req.attr[i].value);
+    free(buf);
+
+    /* A duplicate is found whatever the name's length. */
+    for (n = 1; n <= 24; n++) {
+	memset(name, 'q', n);
+	name[n] = '\0';
+	len = (size_t) sprintf(text, "x=1\n%s=1\ny=2\n%s=2\n\n", name, name);
+	expect_invalid(text, len, "duplicate attribute");
+    }
+}
+
+/* Errors are reported for the first bad line, as a client would expect
+ * from reading its request top down. */
+static void test_first_error_wins(void **state)
+{
+    (void) state;
+    expect_invalid("a=1\nnoequals\nb=x\0y\n\n", 21, "line without '='");
+    expect_invalid("a=1\nb=x\0y\nnoequals\n\n", 21, "NUL byte in request");
+    expect_invalid("a=1\n=x\0y\n\n", 11, "NUL byte in request");
+    expect_invalid("a=1\n=v\na=2\n\n", 12, "empty attribute name");
+}
+
 static void test_garbage_never_crashes(void **state)
 {
     char    buf[8192];
@@ -207,6 +270,8 @@ int     main(void)
 	cmocka_unit_test(test_invalid),
 	cmocka_unit_test(test_line_limit),
 	cmocka_unit_test(test_attr_and_size_limits),
+	cmocka_unit_test(test_names_of_every_length),
+	cmocka_unit_test(test_first_error_wins),
 	cmocka_unit_test(test_garbage_never_crashes),
     };
 
