@@ -12,7 +12,8 @@
 # is whatever the scheduler does.  policyd_p99_at_25k offers a steady
 # 25,000 requests/s (half the target throughput, far above what a real
 # Postfix sends) on the same 32 connections: the latency of a request that
-# does not wait behind 31 others.  The daemon's CPU time per request is the
+# does not wait behind 31 others; policyd_p99_1conn is one connection
+# asking as fast as it can, the round trip of a single smtpd.  The daemon's CPU time per request is the
 # figure a loaded machine distorts least; the generator's own CPU time is
 # printed too (it competes for the same cores).  A run over a UNIX socket
 # (how Postfix is configured to reach the daemon) follows the TCP one.
@@ -29,8 +30,10 @@ CONNS=32
 # counter has no END-OF-MESSAGE reset); policyd cycles through them.
 if [ -n "${BENCH_QUICK:-}" ]; then
     TOTAL=50000 PF_TOTAL=3000 MESSAGES=2000 PACED_TOTAL=25000 UNIX_TOTAL=50000
+    ONE_TOTAL=10000
 else
     TOTAL=1000000 PF_TOTAL=30000 MESSAGES=9000 PACED_TOTAL=250000 UNIX_TOTAL=300000
+    ONE_TOTAL=100000
 fi
 PACED_RATE=25000
 [ -x "$BIN" ] || { echo "no $BIN: run make first" >&2; exit 1; }
@@ -123,6 +126,8 @@ pd_p99=$(field p99_us "$out")
 gen_cpu=$(field cpu_us "$out")
 paced=$("$T/load" "inet:127.0.0.1:$PORT" $CONNS $PACED_TOTAL "$T/requests" $PACED_RATE) || exit 1
 echo "# policyd at $PACED_RATE req/s offered: $paced"
+one=$("$T/load" "inet:127.0.0.1:$PORT" 1 $ONE_TOTAL "$T/requests") || exit 1
+echo "# policyd, one connection: $one"
 
 mkdir "$T/u"
 "$BIN" -f -c "$T/cryptofilter.conf" -l "unix:$T/u/policy.sock" 2>"$T/policyd-unix.err" &
@@ -176,6 +181,9 @@ echo "# the daemon was preempted $((pre1 - pre0)) times during the $TOTAL reques
 awk -v us="$(field p99_us "$paced")" -v p50="$(field p50_us "$paced")" -v r="$(field rps "$paced")" \
     'BEGIN { printf "bench: policyd_p99_at_25k = %.3f ms\n", us / 1000
 	     printf "# at %d req/s: p50 %.3f ms\n", r, p50 / 1000 }'
+awk -v us="$(field p99_us "$one")" -v r="$(field rps "$one")" \
+    'BEGIN { printf "bench: policyd_p99_1conn = %.3f ms\n", us / 1000
+	     printf "# one connection, one request at a time: %d req/s\n", r }'
 echo "bench: policyd_unix_rps = $(field rps "$unix_out") req/s"
 awk -v us="$(field p99_us "$unix_out")" 'BEGIN { printf "bench: policyd_unix_p99 = %.3f ms\n", us / 1000 }'
 if [ -n "$pf_rps" ]; then
