@@ -234,7 +234,7 @@ static int conn_flush(struct conn *c)
 static void answer(struct server *srv, struct conn *c, const struct request *req)
 {
     struct decide_ctx ctx = {srv->cfg, srv->instances, srv->nexthop, srv->now,
-    srv->policy};
+			     srv->policy};
     struct decision d;
     size_t  len;
     char   *p;
