@@ -82,6 +82,11 @@ int     mime_canonicalize(struct mbuf *b);
 /* Append IN as base64 in lines of 76 characters, each ended by CRLF. */
 int     mime_base64_encode(const unsigned char *in, size_t len, struct mbuf *out);
 
+/* IN as base64 lines of 76 characters (each full 57 bytes of IN), each
+ * ended by CRLF, the last one shorter, into OUT, which has room for
+ * (LEN + 56) / 57 * 78 bytes.  Returns the bytes written. */
+size_t  mime_base64_lines(const unsigned char *in, size_t len, char *out);
+
 /* Append the decoded base64 text IN (white space ignored).  -1 on any
  * other character or a bad length. */
 int     mime_base64_decode(const unsigned char *in, size_t len, struct mbuf *out);

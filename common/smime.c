@@ -74,7 +74,29 @@ static const char *digest_micalg(enum cf_digest d)
     }
 }
 
+/* Ciphers fetched from the provider once: OpenSSL 3 would otherwise look
+ * each one up again for every message. */
+static EVP_CIPHER *fetched_ciphers[CF_CIPHER_DES_EDE3_CBC + 1];
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+
+static const EVP_CIPHER *legacy_cipher(enum cf_cipher c);
+
+static void ciphers_init(void)
+{
+    for (int c = 0; c <= CF_CIPHER_DES_EDE3_CBC; c++)
+	fetched_ciphers[c] = EVP_CIPHER_fetch(0, EVP_CIPHER_get0_name(legacy_cipher(c)), 0);
+    ERR_clear_error();
+}
+
 static const EVP_CIPHER *cipher_of(enum cf_cipher c)
+{
+    pthread_once(&ciphers_once, ciphers_init);
+    if ((unsigned) c <= CF_CIPHER_DES_EDE3_CBC && fetched_ciphers[c])
+	return fetched_ciphers[c];
+    return legacy_cipher(c);
+}
+
+static const EVP_CIPHER *legacy_cipher(enum cf_cipher c)
 {
     switch (c) {
     case CF_CIPHER_AES_128_CBC:
@@ -171,6 +193,22 @@ static int sink_write(BIO *b, const char *data, int len)
 	if (sink_b64_group(k, k->carry, 3) < 0)
 	    return k->failed = 1, -1;
 	k->ncarry = 0;
+    }
+    /* Up to a line start group by group, then whole lines at once. */
+    for (; len - i >= 3 && k->col != 0; i += 3)
+	if (sink_b64_group(k, p + i, 3) < 0)
+	    return k->failed = 1, -1;
+    while (len - i >= 57) {
+	size_t  lines = (size_t) (len - i) / 57;
+
+	if (lines > (sizeof(k->text) - k->ntext) / 78) {
+	    if (sink_drain(k) < 0)
+		return k->failed = 1, -1;
+	    if (lines > sizeof(k->text) / 78)
+		lines = sizeof(k->text) / 78;
+	}
+	k->ntext += mime_base64_lines(p + i, lines * 57, k->text + k->ntext);
+	i += (int) (lines * 57);
     }
     for (; len - i >= 3; i += 3)
 	if (sink_b64_group(k, p + i, 3) < 0)
@@ -357,15 +395,48 @@ static int p7m_headers(struct mbuf *out, const char *smime_type, const char *nam
 		       smime_type, name, name);
 }
 
+/* The SMIMECapabilities attribute OpenSSL would add to every signature,
+ * encoded once instead of for each message. */
+static unsigned char *smimecap;
+static int smimecap_len;
+static pthread_once_t smimecap_once = PTHREAD_ONCE_INIT;
+
+static void smimecap_init(void)
+{
+    STACK_OF(X509_ALGOR) *caps = 0;
+
+    if (CMS_add_standard_smimecap(&caps) == 1)
+	smimecap_len = i2d_X509_ALGORS(caps, &smimecap);
+    if (smimecap_len <= 0)
+	smimecap = 0;
+    sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+    ERR_clear_error();
+}
+
+static const unsigned char *smimecap_der(int *len)
+{
+    pthread_once(&smimecap_once, smimecap_init);
+    *len = smimecap_len;
+    return smimecap;
+}
+
 /* A CMS SignedData over ENTITY: detached, or opaque made for streaming. */
 static CMS_ContentInfo *sign_cms(BIO *in, const struct cs_key *signer, enum cf_digest digest,
 				 int opaque, unsigned *flags)
 {
     CMS_ContentInfo *cms;
 
+    CMS_SignerInfo *si = 0;
+    const unsigned char *caps;
+    int     ncaps;
+
     *flags = CMS_PARTIAL | CMS_BINARY | (opaque ? CMS_STREAM : CMS_DETACHED);
     if ((cms = CMS_sign(0, 0, signer->chain, in, *flags)) == 0
-	|| CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest), 0) == 0
+	|| (si = CMS_add1_signer(cms, signer->cert, signer->key, digest_md(digest),
+				 CMS_NOSMIMECAP)) == 0
+	|| ((caps = smimecap_der(&ncaps)) != 0
+	    && CMS_signed_add1_attr_by_NID(si, NID_SMIMECapabilities, V_ASN1_SEQUENCE,
+					   caps, ncaps) != 1)
 	|| (!opaque && CMS_final(cms, in, 0, *flags) != 1)) {
 	log_openssl_errors("smime: sign");
 	msg_warn("smime: signing with %s failed", signer->path);
@@ -488,11 +559,39 @@ static int add_recipient(CMS_ContentInfo *cms, X509 *cert, enum cf_key_transport
     return 0;
 }
 
+/* Finish CMS over the content IN at once, then append its DER to OUT (or
+ * SP) as base64: for contents in memory this is cheaper than the chain
+ * of streaming BIOs. */
+static int cms_final_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags,
+			    struct mbuf *out, struct spool *sp)
+{
+    unsigned char *der = 0;
+    int     n;
+    struct mbuf text;
+    int     ret;
+
+    if (CMS_final(cms, in, 0, flags) != 1 || (n = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+	log_openssl_errors("smime: encode");
+	return -1;
+    }
+    if (out) {
+	ret = mime_base64_encode(der, (size_t) n, out);
+    } else {
+	mbuf_init(&text, 0);
+	ret = mime_base64_encode(der, (size_t) n, &text) < 0
+	    || spool_write(sp, text.data, text.len) < 0 ? -1 : 0;
+	mbuf_free(&text);
+    }
+    OPENSSL_free(der);
+    return ret;
+}
+
 /* Encrypt what IN gives into OUT (headers + body) or, with SP, only the
- * base64 body into SP; *SMIME_TYPE gets the smime-type. */
-static int encrypt_bio(BIO *in, X509 *const *certs, size_t ncerts, enum cf_cipher cipher,
-		       enum cf_key_transport kt, struct mbuf *out, struct spool *sp,
-		       const char **smime_type)
+ * base64 body into SP; *SMIME_TYPE gets the smime-type.  STREAM: IN is
+ * large, encrypt it while it is written out. */
+static int encrypt_bio(BIO *in, int stream, X509 *const *certs, size_t ncerts,
+		       enum cf_cipher cipher, enum cf_key_transport kt, struct mbuf *out,
+		       struct spool *sp, const char **smime_type)
 {
     unsigned flags = CMS_PARTIAL | CMS_BINARY;
     const EVP_CIPHER *ciph = cipher_of(cipher);
@@ -514,8 +613,10 @@ static int encrypt_bio(BIO *in, X509 *const *certs, size_t ncerts, enum cf_ciphe
 	    log_openssl_errors("smime: encrypt: recipient");
 	    goto done;
 	}
-    if ((out && p7m_headers(out, *smime_type, "smime.p7m") < 0)
-	|| cms_stream_base64(cms, in, flags | CMS_STREAM, out, sp) < 0)
+    if (out && p7m_headers(out, *smime_type, "smime.p7m") < 0)
+	goto done;
+    if (stream ? cms_stream_base64(cms, in, flags | CMS_STREAM, out, sp) < 0
+	: cms_final_base64(cms, in, flags, out, sp) < 0)
 	goto done;
     ret = 0;
 
@@ -529,7 +630,7 @@ static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *cert
 		      struct mbuf *out, struct spool *sp, const char **smime_type)
 {
     BIO    *in = len <= INT_MAX ? BIO_new_mem_buf(entity, (int) len) : 0;
-    int     ret = encrypt_bio(in, certs, ncerts, cipher, kt, out, sp, smime_type);
+    int     ret = encrypt_bio(in, 0, certs, ncerts, cipher, kt, out, sp, smime_type);
 
     BIO_free(in);
     return ret;
@@ -558,7 +659,7 @@ int     smime_encrypt_spool(const unsigned char *head, size_t hlen, struct spool
 {
     struct source s;
     BIO    *in = source_bio(&s, head, hlen, body);
-    int     ret = encrypt_bio(in, certs, ncerts, cipher, kt, 0, out, smime_type);
+    int     ret = encrypt_bio(in, 1, certs, ncerts, cipher, kt, 0, out, smime_type);
 
     if (s.failed)
 	ret = -1;

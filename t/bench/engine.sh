@@ -8,6 +8,10 @@
 #   rsa2048_sign_limit       openssl speed rsa2048 sign/s: the ceiling,
 #                            since each message costs one RSA signature
 #   engine_vs_rsa_limit      the two above divided (target >= 0.7)
+#   engine_cpu_4k            CPU time (user + system) per 4 KB message in
+#                            the run above: unlike msg/s, hardly changed
+#                            by other load on the machine
+#   rsa2048_sign_time        openssl speed's time per RSA 2048 signature
 #   openssl_cli_pipeline_4k  the same work as one "openssl cms -sign |
 #                            openssl cms -encrypt" process pair per message
 #   engine_vs_cli            engine / CLI pipeline (target >= 10)
@@ -71,17 +75,19 @@ message() {
 message "$T/m4k.eml" 3700		# 4 KB with the header
 
 # 1. In process, 4 KB.
-read -r n secs _ _ actions < <("$T/engine_bench" "$T/cf.conf" "$T/m4k.eml" out \
+read -r n secs _ _ actions cpu < <("$T/engine_bench" "$T/cf.conf" "$T/m4k.eml" out \
     alice@example.com bob@example.com "$SECS" 20) || fail "engine_bench failed"
 [ "$actions" = "sign,encrypt" ] || fail "engine_bench did $actions, not sign,encrypt"
 engine=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 echo "bench: engine_sign_encrypt_4k = $engine msg/s"
+echo "bench: engine_cpu_4k = $(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/msg"
 
 # 2. The RSA ceiling.
-rsa=$(openssl speed -seconds "$SPEED_SECS" rsa2048 2>/dev/null |
-    awk '/^rsa 2048 bits/ { printf "%.0f", $6 }')
+speed=$(openssl speed -seconds "$SPEED_SECS" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/')
+rsa=$(echo "$speed" | awk '{ printf "%.0f", $6 }')
 [ -n "$rsa" ] || fail "openssl speed rsa2048 gave nothing"
 echo "bench: rsa2048_sign_limit = $rsa sign/s"
+echo "bench: rsa2048_sign_time = $(echo "$speed" | awk '{ sub(/s$/, "", $4); printf "%.1f", $4 * 1e6 }') us"
 echo "bench: engine_vs_rsa_limit = $(ratio "$engine" "$rsa") ratio"
 
 # 3. One openssl process pair per message.

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "mime.h"
 
 #define U(s) ((const unsigned char *) (s))
@@ -140,6 +142,43 @@ static void test_base64(void **state)
     mbuf_free(&d);
 }
 
+/* mime_base64_encode against OpenSSL's encoder cut into 76-column CRLF
+ * lines, for every length around the line and chunk boundaries. */
+static void test_base64_reference(void **state)
+{
+    static unsigned char data[12000];
+    static unsigned char ref[20000], want[20000];
+    size_t  lens[420], nl = 0;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(data); i++)
+	data[i] = (unsigned char) (i * 131 + i / 7);
+    for (size_t n = 0; n < 400; n++)
+	lens[nl++] = n;
+    lens[nl++] = 57 * 64 - 1;
+    lens[nl++] = 57 * 64;
+    lens[nl++] = 57 * 64 + 1;
+    lens[nl++] = sizeof(data);
+    for (size_t k = 0; k < nl; k++) {
+	size_t  n = lens[k], rl = (size_t) EVP_EncodeBlock(ref, data, (int) n), wl = 0;
+	struct mbuf e;
+
+	for (size_t o = 0; o < rl; o += 76) {
+	    size_t  m = rl - o < 76 ? rl - o : 76;
+
+	    memcpy(want + wl, ref + o, m);
+	    memcpy(want + wl + m, "\r\n", 2);
+	    wl += m + 2;
+	}
+	mbuf_init(&e, 0);
+	assert_int_equal(mime_base64_encode(data, n, &e), 0);
+	assert_int_equal(e.len, wl);
+	if (wl)
+	    assert_memory_equal(e.data, want, wl);
+	mbuf_free(&e);
+    }
+}
+
 static void test_mbuf_max(void **state)
 {
     struct mbuf b;
@@ -265,6 +304,7 @@ int     main(void)
 	cmocka_unit_test(test_many_headers),
 	cmocka_unit_test(test_crlf),
 	cmocka_unit_test(test_base64),
+	cmocka_unit_test(test_base64_reference),
 	cmocka_unit_test(test_mbuf_max),
 	cmocka_unit_test(test_qp),
 	cmocka_unit_test(test_encode_7bit),
