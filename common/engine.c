@@ -274,11 +274,30 @@ static enum smime_kind message_kind(const struct engine_msg *msg)
     return smime_classify(value);
 }
 
+/* A CMS body sent as binary or 8bit: its bytes are DER, not lines, and
+ * must not be canonicalised. */
+static int binary_cms(const struct engine_msg *msg)
+{
+    const char *cte = msg_header(msg, "Content-Transfer-Encoding");
+    enum smime_kind kind;
+
+    if (cte == 0)
+	return 0;
+    while (*cte == ' ' || *cte == '\t')
+	cte++;
+    if (strncasecmp(cte, "binary", 6) != 0 && strncasecmp(cte, "8bit", 4) != 0)
+	return 0;
+    kind = message_kind(msg);
+    return kind == SMIME_ENVELOPED || kind == SMIME_SIGNED_OPAQUE || kind == SMIME_OTHER;
+}
+
 /* The message's MIME entity, canonical CRLF, appended to OUT. */
 static int load_entity_into(struct run *r, struct mbuf *out)
 {
     if (entity_head(r->msg, out) < 0)
 	return -1;
+    if (binary_cms(r->msg))
+	return spool_to_mbuf(r->msg->body, out);
     return spool_to_crlf(r->msg->body, out);
 }
 

@@ -725,6 +725,51 @@ static void test_large_memory(void **state)
     assert_true(kb < 12 * 1024);
 }
 
+/* An enveloped body sent as binary (or 8bit) DER, not base64, decrypts:
+ * its bytes are not taken for lines and canonicalised. */
+static void test_binary_cms(void **state)
+{
+    char   *to_bob[] = {"bob@example.com"};
+    static const char *const cte[] = {"binary", "8bit"};
+    struct engine_msg m, back;
+    struct engine_result r, rb;
+    struct mbuf der, text;
+    char   *wire;
+
+    (void) state;
+    make_msg(&m, plain_msg, 1, "alice@example.com", to_bob, 1);
+    assert_int_equal(engine_run(cfg, &m, &r), 0);
+    assert_string_equal(r.actions, "sign,encrypt");
+    wire = render(&m, &r);
+    mbuf_init(&der, 0);
+    assert_int_equal(mime_base64_decode((const unsigned char *) body_of(wire),
+					strlen(body_of(wire)), &der), 0);
+    /* Line-break bytes inside the DER are what used to break it. */
+    assert_non_null(memchr(der.data, '\n', der.len));
+    for (int i = 0; i < 2; i++) {
+	mbuf_init(&text, 0);
+	assert_int_equal(mbuf_printf(&text, "From: alice@example.com\r\nTo: bob@example.com\r\n"
+				     "Subject: bin\r\nMIME-Version: 1.0\r\n"
+				     "Content-Type: application/pkcs7-mime; smime-type=enveloped-data;"
+				     " name=smime.p7m\r\nContent-Transfer-Encoding: %s\r\n\r\n",
+				     cte[i]), 0);
+	assert_int_equal(mbuf_add(&text, der.data, der.len), 0);
+	make_msg_len(&back, (const char *) text.data, text.len, 0, "alice@example.com",
+		     to_bob, 1);
+	assert_int_equal(engine_run(cfg, &back, &rb), 0);
+	assert_int_equal(rb.error, 0);
+	assert_int_equal(rb.decrypt, ED_DECRYPTED);
+	assert_int_equal(rb.verify, EV_VALID);
+	engine_result_free(&rb);
+	engine_msg_free(&back);
+	mbuf_free(&text);
+    }
+    mbuf_free(&der);
+    free(wire);
+    engine_result_free(&r);
+    engine_msg_free(&m);
+}
+
 int     main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +784,7 @@ int     main(void)
 	cmocka_unit_test(test_remove_signature),
 	cmocka_unit_test(test_large_streamed),
 	cmocka_unit_test(test_large_memory),
+	cmocka_unit_test(test_binary_cms),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
