@@ -95,7 +95,7 @@ asan:
 FUZZ_SECONDS ?= 10
 FUZZ_BIN = $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Icommon
-$(BUILD)/fuzz/%: t/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
+$(BUILD)/fuzz/%: t/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h policyd/*.c policyd/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(LIBS)
 
