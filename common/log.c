@@ -112,6 +112,23 @@ static void log_to_file(const char *line, time_t now)
     pthread_mutex_unlock(&file_lock);
 }
 
+/*
+ * Is there a syslog daemon?  Without one, glibc's syslog() tries to
+ * reconnect to /dev/log on every call, a few wasted system calls per
+ * message; look again every 10 seconds so a daemon started later is used.
+ */
+static int syslog_present(time_t now)
+{
+    static time_t checked;
+    static int present;
+
+    if (now - __atomic_load_n(&checked, __ATOMIC_RELAXED) >= 10) {
+	__atomic_store_n(&present, access("/dev/log", W_OK) == 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&checked, now, __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&present, __ATOMIC_RELAXED);
+}
+
 static void vlog(enum severity sev, const char *fmt, va_list ap)
 {
     int     saved_errno = errno;
@@ -121,7 +138,8 @@ static void vlog(enum severity sev, const char *fmt, va_list ap)
     struct tm tm;
 
     vsnprintf(text, sizeof(text), fmt, ap);
-    syslog(severity_priority[sev], "%s%s", severity_label[sev], text);
+    if (syslog_present(now))
+	syslog(severity_priority[sev], "%s%s", severity_label[sev], text);
     if (log_state.to_stderr)
 	fprintf(stderr, "%s: %s%s\n", log_state.ident, severity_label[sev], text);
     if (log_state.to_file) {
