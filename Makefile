@@ -39,7 +39,7 @@ POLICYD	 = $(BUILD)/cryptofilter-policyd
 TOOL	 = $(BUILD)/cryptofilter
 UNIT_BIN = $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps unit test test-unit test-scripts asan fuzz fuzz-quick bench run install clean
+.PHONY: all deps unit test test-unit test-scripts asan clang fuzz fuzz-quick bench run install clean
 
 all: $(LIB) $(MILTER) $(POLICYD) $(TOOL)
 
@@ -80,6 +80,10 @@ deps:
 test-scripts: all
 	@t/run-scripts t/tools t/policyd t/milter t/interop t/e2e
 
+# The same warnings must hold with clang (build only, into build/clang).
+clang:
+	$(MAKE) BUILD=build/clang CC=clang all unit
+
 # The unit tests under ASan/UBSan, then the hostile-input suites of the
 # daemons and of the engine against sanitized binaries (t/interop/hostile.sh
 # finds build/asan/cryptofilter itself).
@@ -106,6 +110,7 @@ fuzz-quick: $(FUZZ_BIN)
 
 test: deps
 	$(MAKE) all
+	$(MAKE) clang
 	$(MAKE) test-unit
 	$(MAKE) asan
 	$(MAKE) fuzz-quick

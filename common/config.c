@@ -40,6 +40,9 @@ static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct load_ctx *ctx;
 
 static void report(int warning, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void report(int warning, int line, const char *fmt, va_list ap)
 {
     if (warning)
 	ctx->nwarnings++;
@@ -77,6 +80,9 @@ static void config_warning(int line, const char *fmt, ...)
 }
 
 /* libconfuse's own syntax errors, with the file and line it knows. */
+static void confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void confuse_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
     report(0, cfg ? cfg->line : 0, fmt, ap);

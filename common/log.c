@@ -130,6 +130,9 @@ static int syslog_present(time_t now)
 }
 
 static void vlog(enum severity sev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void vlog(enum severity sev, const char *fmt, va_list ap)
 {
     int     saved_errno = errno;
     char    text[4096];

@@ -21,6 +21,8 @@
 static char dir[1024], cert_dir[1100];
 static struct cf_smime_cfg scfg;
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int sh(const char *fmt, ...)
 {
     char    cmd[8192];
