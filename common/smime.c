@@ -371,22 +371,6 @@ static int cms_stream_base64(CMS_ContentInfo *cms, BIO *in, unsigned flags,
     return ok ? 0 : -1;
 }
 
-/* DER of CMS appended to OUT as base64. */
-static int cms_to_base64(CMS_ContentInfo *cms, struct mbuf *out)
-{
-    unsigned char *der = 0;
-    int     n = i2d_CMS_ContentInfo(cms, &der);
-    int     ret;
-
-    if (n <= 0) {
-	log_openssl_errors("smime: encode");
-	return -1;
-    }
-    ret = mime_base64_encode(der, (size_t) n, out);
-    OPENSSL_free(der);
-    return ret;
-}
-
 static int p7m_headers(struct mbuf *out, const char *smime_type, const char *name)
 {
     return mbuf_printf(out, "Content-Type: application/pkcs7-mime; smime-type=%s; name=%s\r\n"
@@ -446,8 +430,320 @@ static CMS_ContentInfo *sign_cms(BIO *in, const struct cs_key *signer, enum cf_d
     return cms;
 }
 
+/*
+ * A detached SignedData for an RSA signer, encoded directly (RFC 5652):
+ * the same structure OpenSSL's CMS code makes (version 1, issuer and
+ * serial, contentType / signingTime / messageDigest / SMIMECapabilities
+ * signed attributes, rsaEncryption, the certificates of the key file),
+ * without building and copying the ASN.1 object tree for every message.
+ * Other key types go through CMS_sign.
+ */
+
+/* Append the DER length N. */
+static int der_len(struct mbuf *o, size_t n)
+{
+    unsigned char b[9];
+    int     k = 0;
+
+    if (n < 128)
+	return mbuf_add(o, (unsigned char[]) {(unsigned char) n}, 1);
+    for (size_t v = n; v; v >>= 8)
+	k++;
+    b[0] = (unsigned char) (0x80 | k);
+    for (int i = 0; i < k; i++)
+	b[1 + i] = (unsigned char) (n >> (8 * (k - 1 - i)));
+    return mbuf_add(o, b, (size_t) k + 1);
+}
+
+/* Append TAG, length and the content V. */
+static int der_tlv(struct mbuf *o, unsigned char tag, const void *v, size_t n)
+{
+    return mbuf_add(o, &tag, 1) < 0 || der_len(o, n) < 0 || mbuf_add(o, v, n) < 0 ? -1 : 0;
+}
+
+/* Append the DER of X made by the i2d function F; 0 or -1. */
+#define DER_ADD(o, f, x) __extension__ ({ \
+	unsigned char *der_ = 0; \
+	int     n_ = f((x), &der_); \
+	int     r_ = n_ > 0 ? mbuf_add((o), der_, (size_t) n_) : -1; \
+	OPENSSL_free(der_); \
+	r_; })
+
+/* One Attribute: SEQUENCE { OID NID, SET { VALUE (a whole TLV) } }. */
+static int der_attr(struct mbuf *o, int nid, const unsigned char *value, size_t n)
+{
+    struct mbuf a, set;
+    int     ret;
+
+    mbuf_init(&a, 0);
+    mbuf_init(&set, 0);
+    ret = DER_ADD(&a, i2d_ASN1_OBJECT, OBJ_nid2obj(nid)) < 0
+	|| der_tlv(&set, 0x31, value, n) < 0 || mbuf_add(&a, set.data, set.len) < 0
+	|| der_tlv(o, 0x30, a.data, a.len) < 0 ? -1 : 0;
+    mbuf_free(&a);
+    mbuf_free(&set);
+    return ret;
+}
+
+/* DER SET OF order: encodings compared as octet strings. */
+static int der_cmp(const void *a, const void *b)
+{
+    const struct mbuf *x = a, *y = b;
+    size_t  n = x->len < y->len ? x->len : y->len;
+    int     c = memcmp(x->data, y->data, n);
+
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The signed attributes as a SET (what is signed); 0 or -1. */
+static int signed_attrs(const unsigned char *md, unsigned mdlen, struct mbuf *set)
+{
+    struct mbuf attr[4], body, val;
+    unsigned char utc[15];
+    char    stamp[64];
+    time_t  now = time(0);
+    struct tm tm;
+    const unsigned char *caps;
+    int     ncaps, n = 0, ret = -1;
+
+    mbuf_init(&body, 0);
+    mbuf_init(&val, 0);
+    for (int i = 0; i < 4; i++)
+	mbuf_init(&attr[i], 0);
+    gmtime_r(&now, &tm);
+    if (tm.tm_year + 1900 >= 2050)	/* GeneralizedTime from 2050: leave it to OpenSSL */
+	goto done;
+    utc[0] = 0x17;			/* UTCTime YYMMDDHHMMSSZ */
+    utc[1] = 13;
+    snprintf(stamp, sizeof(stamp), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
+	     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (strlen(stamp) != 13)
+	goto done;
+    memcpy(utc + 2, stamp, 13);
+    if (DER_ADD(&val, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data)) < 0
+	|| der_attr(&attr[n++], NID_pkcs9_contentType, val.data, val.len) < 0
+	|| der_attr(&attr[n++], NID_pkcs9_signingTime, utc, 15) < 0)
+	goto done;
+    val.len = 0;
+    if (der_tlv(&val, 0x04, md, mdlen) < 0
+	|| der_attr(&attr[n++], NID_pkcs9_messageDigest, val.data, val.len) < 0)
+	goto done;
+    if ((caps = smimecap_der(&ncaps)) != 0
+	&& der_attr(&attr[n++], NID_SMIMECapabilities, caps, (size_t) ncaps) < 0)
+	goto done;
+    qsort(attr, (size_t) n, sizeof(attr[0]), der_cmp);
+    for (int i = 0; i < n; i++)
+	if (mbuf_add(&body, attr[i].data, attr[i].len) < 0)
+	    goto done;
+    ret = der_tlv(set, 0x31, body.data, body.len);
+
+done:
+    for (int i = 0; i < 4; i++)
+	mbuf_free(&attr[i]);
+    mbuf_free(&body);
+    mbuf_free(&val);
+    return ret;
+}
+
+/* AlgorithmIdentifier of MD (no parameters, as OpenSSL writes it) and of
+ * rsaEncryption (NULL parameters). */
+static int der_alg(struct mbuf *o, int nid, int null_param)
+{
+    struct mbuf a;
+    int     ret;
+
+    mbuf_init(&a, 0);
+    ret = DER_ADD(&a, i2d_ASN1_OBJECT, OBJ_nid2obj(nid)) < 0
+	|| (null_param && mbuf_add(&a, "\x05\x00", 2) < 0)
+	|| der_tlv(o, 0x30, a.data, a.len) < 0 ? -1 : 0;
+    mbuf_free(&a);
+    return ret;
+}
+
+/* The SignerInfo for SIGNER over the content digest MD. */
+static int signer_info(const struct cs_key *signer, const EVP_MD *evp, const unsigned char *md,
+		       unsigned mdlen, struct mbuf *out)
+{
+    struct mbuf si, ias, set, sig;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t  siglen = 0;
+    int     ret = -1;
+
+    mbuf_init(&si, 0);
+    mbuf_init(&ias, 0);
+    mbuf_init(&set, 0);
+    mbuf_init(&sig, 0);
+    if (ctx == 0 || signed_attrs(md, mdlen, &set) < 0
+	|| EVP_DigestSignInit(ctx, 0, evp, 0, signer->key) != 1
+	|| EVP_DigestSign(ctx, 0, &siglen, set.data, set.len) != 1
+	|| mbuf_add(&sig, 0, 0) < 0 || siglen > 4096)
+	goto done;
+    {
+	unsigned char buf[4096];
+
+	if (EVP_DigestSign(ctx, buf, &siglen, set.data, set.len) != 1
+	    || mbuf_add(&sig, buf, siglen) < 0)
+	    goto done;
+    }
+    /* [0] IMPLICIT: the SET tag becomes context tag 0, constructed. */
+    set.data[0] = 0xa0;
+    if (mbuf_add(&si, "\x02\x01\x01", 3) < 0
+	|| DER_ADD(&ias, i2d_X509_NAME, X509_get_issuer_name(signer->cert)) < 0
+	|| DER_ADD(&ias, i2d_ASN1_INTEGER, X509_get0_serialNumber(signer->cert)) < 0
+	|| der_tlv(&si, 0x30, ias.data, ias.len) < 0
+	|| der_alg(&si, EVP_MD_get_type(evp), 0) < 0
+	|| mbuf_add(&si, set.data, set.len) < 0
+	|| der_alg(&si, NID_rsaEncryption, 1) < 0
+	|| der_tlv(&si, 0x04, sig.data, sig.len) < 0
+	|| der_tlv(out, 0x30, si.data, si.len) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    if (ret < 0)
+	log_openssl_errors("smime: sign");
+    EVP_MD_CTX_free(ctx);
+    mbuf_free(&si);
+    mbuf_free(&ias);
+    mbuf_free(&set);
+    mbuf_free(&sig);
+    return ret;
+}
+
+/* The digest of everything IN gives. */
+static int digest_bio(BIO *in, const EVP_MD *evp, unsigned char *md, unsigned *mdlen)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char    buf[16384];
+    int     n, ret = -1;
+
+    if (ctx == 0 || EVP_DigestInit_ex(ctx, evp, 0) != 1)
+	goto done;
+    while ((n = BIO_read(in, buf, sizeof(buf))) > 0)
+	if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
+	    goto done;
+    if (n < 0 || EVP_DigestFinal_ex(ctx, md, mdlen) != 1)
+	goto done;
+    ret = 0;
+
+done:
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
+/* The signer's certificate and chain, DER, in SET OF order, into OUT. */
+static int sorted_certs(const struct cs_key *signer, struct mbuf *out)
+{
+    int     n = 1 + sk_X509_num(signer->chain), ret = -1, made = 0;
+    struct mbuf *v = calloc((size_t) n, sizeof(*v));
+
+    if (v == 0)
+	return -1;
+    for (; made < n; made++) {
+	mbuf_init(&v[made], 0);
+	if (DER_ADD(&v[made], i2d_X509, made == 0 ? signer->cert
+		    : sk_X509_value(signer->chain, made - 1)) < 0)
+	    goto done;
+    }
+    qsort(v, (size_t) n, sizeof(*v), der_cmp);
+    for (int i = 0; i < n; i++)
+	if (mbuf_add(out, v[i].data, v[i].len) < 0)
+	    goto done;
+    ret = 0;
+
+done:
+    for (int i = 0; i < made && i < n; i++)
+	mbuf_free(&v[i]);
+    if (made < n)
+	mbuf_free(&v[made]);
+    free(v);
+    return ret;
+}
+
+/* Detached SignedData DER over IN into OUT for an RSA signer; 1 when
+ * made, 0 when this signer needs CMS_sign (nothing read), -1 error. */
+static int rsa_signed_data(BIO *in, const struct cs_key *signer, enum cf_digest digest,
+			   struct mbuf *out)
+{
+    const EVP_MD *evp = digest_md(digest);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen;
+    struct mbuf sd, certs, sis, tmp;
+    time_t  now = time(0);
+    struct tm tm;
+    int     ret = -1;
+
+    if (signer->key == 0 || EVP_PKEY_get_base_id(signer->key) != EVP_PKEY_RSA
+	|| gmtime_r(&now, &tm) == 0 || tm.tm_year + 1900 >= 2049)
+	return 0;
+    mbuf_init(&sd, 0);
+    mbuf_init(&certs, 0);
+    mbuf_init(&sis, 0);
+    mbuf_init(&tmp, 0);
+    if (digest_bio(in, evp, md, &mdlen) < 0 || signer_info(signer, evp, md, mdlen, &sis) < 0)
+	goto done;
+    if (sorted_certs(signer, &certs) < 0)
+	goto done;
+    /* SignedData: version, digestAlgorithms, encapContentInfo (data, no
+     * content), [0] certificates, signerInfos. */
+    if (mbuf_add(&sd, "\x02\x01\x01", 3) < 0
+	|| der_alg(&tmp, EVP_MD_get_type(evp), 0) < 0
+	|| der_tlv(&sd, 0x31, tmp.data, tmp.len) < 0)
+	goto done;
+    tmp.len = 0;
+    if (DER_ADD(&tmp, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data)) < 0
+	|| der_tlv(&sd, 0x30, tmp.data, tmp.len) < 0
+	|| der_tlv(&sd, 0xa0, certs.data, certs.len) < 0
+	|| der_tlv(&sd, 0x31, sis.data, sis.len) < 0)
+	goto done;
+    /* ContentInfo: signedData, [0] EXPLICIT SignedData. */
+    tmp.len = 0;
+    if (der_tlv(&tmp, 0x30, sd.data, sd.len) < 0)
+	goto done;
+    mbuf_free(&sd);
+    mbuf_init(&sd, 0);
+    if (DER_ADD(&sd, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_signed)) < 0
+	|| der_tlv(&sd, 0xa0, tmp.data, tmp.len) < 0
+	|| der_tlv(out, 0x30, sd.data, sd.len) < 0)
+	goto done;
+    ret = 1;
+
+done:
+    if (ret < 0)
+	msg_warn("smime: signing with %s failed", signer->path);
+    mbuf_free(&sd);
+    mbuf_free(&certs);
+    mbuf_free(&sis);
+    mbuf_free(&tmp);
+    return ret;
+}
+
+/* The DER of a detached signature over IN, into OUT.  0 or -1. */
+static int detached_signature(BIO *in, const struct cs_key *signer, enum cf_digest digest,
+			      struct mbuf *out)
+{
+    CMS_ContentInfo *cms;
+    unsigned flags;
+    unsigned char *der = 0;
+    int     n, ret;
+
+    if ((ret = rsa_signed_data(in, signer, digest, out)) != 0)
+	return ret < 0 ? -1 : 0;
+    if ((cms = sign_cms(in, signer, digest, 0, &flags)) == 0)
+	return -1;
+    if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+	log_openssl_errors("smime: encode");
+	ret = -1;
+    } else {
+	ret = mbuf_add(out, der, (size_t) n);
+    }
+    OPENSSL_free(der);
+    CMS_ContentInfo_free(cms);
+    return ret;
+}
+
 /* What goes before and after the entity in a multipart/signed. */
-static int detached_parts(CMS_ContentInfo *cms, enum cf_digest digest,
+static int detached_parts(const struct mbuf *der, enum cf_digest digest,
 			  struct mbuf *head, struct mbuf *tail)
 {
     char    boundary[64];
@@ -462,7 +758,7 @@ static int detached_parts(CMS_ContentInfo *cms, enum cf_digest digest,
 		       "Content-Transfer-Encoding: base64\r\n"
 		       "Content-Disposition: attachment; filename=smime.p7s\r\n\r\n",
 		       boundary) < 0
-	|| cms_to_base64(cms, tail) < 0
+	|| mime_base64_encode(der->data, der->len, tail) < 0
 	|| mbuf_printf(tail, "\r\n--%s--\r\n", boundary) < 0)
 	return -1;
     return 0;
@@ -477,16 +773,21 @@ int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key 
     unsigned flags;
     int     ret = -1;
 
+    struct mbuf der;
+
     mbuf_init(&head, 0);
     mbuf_init(&tail, 0);
-    if (in == 0 || (cms = sign_cms(in, signer, digest, opaque, &flags)) == 0)
+    mbuf_init(&der, 0);
+    if (in == 0)
 	goto done;
     if (opaque) {
 	/* The content is streamed into the output, not copied first. */
-	if (p7m_headers(out, "signed-data", "smime.p7m") < 0
+	if ((cms = sign_cms(in, signer, digest, 1, &flags)) == 0
+	    || p7m_headers(out, "signed-data", "smime.p7m") < 0
 	    || cms_stream_base64(cms, in, flags, out, 0) < 0)
 	    goto done;
-    } else if (detached_parts(cms, digest, &head, &tail) < 0
+    } else if (detached_signature(in, signer, digest, &der) < 0
+	       || detached_parts(&der, digest, &head, &tail) < 0
 	       || mbuf_add(out, head.data, head.len) < 0
 	       || mbuf_add(out, entity, len) < 0
 	       || mbuf_add(out, tail.data, tail.len) < 0)
@@ -496,6 +797,7 @@ int     smime_sign(const unsigned char *entity, size_t len, const struct cs_key 
 done:
     mbuf_free(&head);
     mbuf_free(&tail);
+    mbuf_free(&der);
     CMS_ContentInfo_free(cms);
     BIO_free(in);
     return ret;
@@ -505,9 +807,7 @@ int     smime_sign_entity(struct mbuf *entity, const struct cs_key *signer,
 			  enum cf_digest digest, int opaque)
 {
     BIO    *in;
-    CMS_ContentInfo *cms = 0;
-    struct mbuf head, tail;
-    unsigned flags;
+    struct mbuf head, tail, der;
     int     ret = -1;
 
     if (opaque) {
@@ -526,15 +826,16 @@ int     smime_sign_entity(struct mbuf *entity, const struct cs_key *signer,
 	return -1;
     mbuf_init(&head, 0);
     mbuf_init(&tail, 0);
+    mbuf_init(&der, 0);
     /* The signed entity stays where it is; the rest is put around it. */
-    if ((cms = sign_cms(in, signer, digest, 0, &flags)) != 0
-	&& detached_parts(cms, digest, &head, &tail) == 0
+    if (detached_signature(in, signer, digest, &der) == 0
+	&& detached_parts(&der, digest, &head, &tail) == 0
 	&& mbuf_add(entity, tail.data, tail.len) == 0
 	&& mbuf_prepend(entity, head.data, head.len) == 0)
 	ret = 0;
     mbuf_free(&head);
     mbuf_free(&tail);
-    CMS_ContentInfo_free(cms);
+    mbuf_free(&der);
     BIO_free(in);
     return ret;
 }
@@ -692,13 +993,17 @@ int     smime_sign_spool(const unsigned char *head, size_t hlen, struct spool *b
     size_t  hl;
     int     ret = -1;
 
+    struct mbuf der;
+
     mbuf_init(&top, 0);
     mbuf_init(&tail, 0);
-    if (in == 0 || (cms = sign_cms(in, signer, digest, opaque, &flags)) == 0 || s.failed)
+    mbuf_init(&der, 0);
+    if (in == 0)
 	goto done;
     if (opaque) {
 	/* The content is read a second time while it is encoded. */
-	if (p7m_headers(out_head, "signed-data", "smime.p7m") < 0
+	if ((cms = sign_cms(in, signer, digest, 1, &flags)) == 0 || s.failed
+	    || p7m_headers(out_head, "signed-data", "smime.p7m") < 0
 	    || source_restart(&s) < 0
 	    || cms_stream_base64(cms, in, flags, 0, out) < 0 || s.failed)
 	    goto done;
@@ -706,7 +1011,8 @@ int     smime_sign_spool(const unsigned char *head, size_t hlen, struct spool *b
 	goto done;
     }
     /* The header block of TOP is the new entity's; the rest is body. */
-    if (detached_parts(cms, digest, &top, &tail) < 0
+    if (detached_signature(in, signer, digest, &der) < 0 || s.failed
+	|| detached_parts(&der, digest, &top, &tail) < 0
 	|| (sep = memmem(top.data, top.len, "\r\n\r\n", 4)) == 0)
 	goto done;
     hl = (size_t) (sep - top.data) + 4;
@@ -719,6 +1025,7 @@ int     smime_sign_spool(const unsigned char *head, size_t hlen, struct spool *b
     ret = 0;
 
 done:
+    mbuf_free(&der);
     mbuf_free(&top);
     mbuf_free(&tail);
     CMS_ContentInfo_free(cms);

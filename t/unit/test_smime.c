@@ -159,6 +159,80 @@ static void test_sign_opaque_ec_sha512(void **state)
     cs_key_release(&k);
 }
 
+/*
+ * Detached signatures (RSA: encoded by smime.c itself; EC: by CMS_sign)
+ * are canonical DER, exactly what OpenSSL re-encodes them to, and carry
+ * the four signed attributes OpenSSL would add.
+ */
+static void test_signature_der(void **state)
+{
+    static const struct {
+	const char *who;
+	enum cf_digest d;
+    } cases[] = {
+	{"alice@example.com", CF_DIGEST_SHA256}, {"alice@example.com", CF_DIGEST_SHA384},
+	{"alice@example.com", CF_DIGEST_SHA512}, {"carol@example.com", CF_DIGEST_SHA256},
+    };
+    static const int nids[] = {
+	NID_pkcs9_contentType, NID_pkcs9_signingTime, NID_pkcs9_messageDigest,
+	NID_SMIMECapabilities,
+    };
+
+    (void) state;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+	struct cs_key k;
+	struct mbuf out, der;
+	struct mime_part parts[2];
+	char    boundary[128], *b;
+	const unsigned char *p;
+	unsigned char *again = 0;
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+	int     n;
+
+	key_of(cases[c].who, &k);
+	mbuf_init(&out, 0);
+	mbuf_init(&der, 0);
+	assert_int_equal(smime_sign((const unsigned char *) entity, strlen(entity), &k,
+				    cases[c].d, 0, &out), 0);
+	assert_int_equal(mbuf_terminate(&out), 0);
+	openssl_verifies(&out);
+	b = strstr((char *) out.data, "boundary=\"");
+	assert_non_null(b);
+	n = (int) strcspn(b + 10, "\"");
+	snprintf(boundary, sizeof(boundary), "%.*s", n, b + 10);
+	b = strstr((char *) out.data, "\r\n\r\n") + 4;
+	assert_int_equal(mime_multipart_split((unsigned char *) b, strlen(b), boundary, parts, 2), 2);
+	b += parts[1].off;
+	b = strstr(b, "\r\n\r\n") + 4;
+	assert_int_equal(mime_base64_decode((unsigned char *) b, strcspn(b, "-"), &der), 0);
+	p = der.data;
+	cms = d2i_CMS_ContentInfo(0, &p, (long) der.len);
+	assert_non_null(cms);
+	assert_int_equal(p - der.data, (long) der.len);
+	n = i2d_CMS_ContentInfo(cms, &again);
+	assert_int_equal(n, (int) der.len);
+	assert_memory_equal(again, der.data, der.len);
+	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+	assert_non_null(si);
+	assert_int_equal(CMS_signed_get_attr_count(si), 4);
+	for (int i = 0; i < 4; i++)
+	    assert_true(CMS_signed_get_attr_by_NID(si, nids[i], -1) >= 0);
+	/* The signer and its CA: the chain of the key file is included. */
+	{
+	    STACK_OF(X509) *certs = CMS_get1_certs(cms);
+
+	    assert_int_equal(sk_X509_num(certs), 2);
+	    sk_X509_pop_free(certs, X509_free);
+	}
+	OPENSSL_free(again);
+	CMS_ContentInfo_free(cms);
+	mbuf_free(&der);
+	mbuf_free(&out);
+	cs_key_release(&k);
+    }
+}
+
 /* In-place signing gives the same verifiable result, both forms. */
 static void test_sign_entity(void **state)
 {
@@ -413,6 +487,7 @@ int     main(void)
 	cmocka_unit_test(test_sign_detached),
 	cmocka_unit_test(test_sign_opaque_ec_sha512),
 	cmocka_unit_test(test_sign_entity),
+	cmocka_unit_test(test_signature_der),
 	cmocka_unit_test(test_encrypt_cbc),
 	cmocka_unit_test(test_encrypt_gcm),
 	cmocka_unit_test(test_decrypt_legacy_alt),
