@@ -11,6 +11,7 @@
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
@@ -926,13 +927,193 @@ done:
     return ret;
 }
 
+/*
+ * EnvelopedData for RSA recipients with PKCS #1 v1.5 key transport and a
+ * CBC cipher, encoded directly (RFC 5652): version 0, one
+ * KeyTransRecipientInfo (issuer and serial, rsaEncryption) per recipient,
+ * the content encrypted at once.  The same structure CMS_encrypt makes,
+ * without its object tree and BIO chain per message; anything else
+ * (OAEP, GCM, EC recipients) goes through CMS_encrypt.
+ */
+
+/* One KeyTransRecipientInfo: KEY encrypted to CERT. */
+static int ktri(X509 *cert, const unsigned char *key, size_t keylen, struct mbuf *out)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(0, X509_get0_pubkey(cert), 0);
+    unsigned char ek[1024];
+    size_t  eklen = sizeof(ek);
+    struct mbuf ri, ias;
+    int     ret = -1;
+
+    mbuf_init(&ri, 0);
+    mbuf_init(&ias, 0);
+    if (ctx == 0 || EVP_PKEY_encrypt_init(ctx) != 1
+	|| EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0
+	|| EVP_PKEY_encrypt(ctx, 0, &eklen, key, keylen) != 1 || eklen > sizeof(ek)
+	|| EVP_PKEY_encrypt(ctx, ek, &eklen, key, keylen) != 1)
+	goto done;
+    if (mbuf_add(&ri, "\x02\x01\x00", 3) < 0
+	|| DER_ADD(&ias, i2d_X509_NAME, X509_get_issuer_name(cert)) < 0
+	|| DER_ADD(&ias, i2d_ASN1_INTEGER, X509_get0_serialNumber(cert)) < 0
+	|| der_tlv(&ri, 0x30, ias.data, ias.len) < 0
+	|| der_alg(&ri, NID_rsaEncryption, 1) < 0
+	|| der_tlv(&ri, 0x04, ek, eklen) < 0
+	|| der_tlv(out, 0x30, ri.data, ri.len) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    EVP_PKEY_CTX_free(ctx);
+    mbuf_free(&ri);
+    mbuf_free(&ias);
+    return ret;
+}
+
+/* The EncryptedContentInfo of ENTITY under a fresh KEY (KEYLEN bytes). */
+static int encrypted_content(const EVP_CIPHER *ciph, const unsigned char *entity, size_t len,
+			     unsigned char *key, struct mbuf *out)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    unsigned char iv[EVP_MAX_IV_LENGTH];
+    int     ivlen = EVP_CIPHER_get_iv_length(ciph), n1 = 0, n2 = 0;
+    struct mbuf eci, alg, enc;
+    int     ret = -1;
+
+    mbuf_init(&eci, 0);
+    mbuf_init(&alg, 0);
+    mbuf_init(&enc, 0);
+    if (ctx == 0 || ivlen <= 0 || ivlen > (int) sizeof(iv) || len > INT_MAX - 64
+	|| RAND_bytes(iv, ivlen) != 1
+	|| EVP_EncryptInit_ex(ctx, ciph, 0, key, iv) != 1
+	|| mbuf_add(&enc, 0, 0) < 0)
+	goto done;
+    {
+	/* Room for the ciphertext: the content plus one block of padding. */
+	unsigned char *ct = OPENSSL_malloc(len + 64);
+
+	if (ct == 0)
+	    goto done;
+	if (EVP_EncryptUpdate(ctx, ct, &n1, entity, (int) len) != 1
+	    || EVP_EncryptFinal_ex(ctx, ct + n1, &n2) != 1
+	    || der_tlv(&enc, 0x80, ct, (size_t) n1 + (size_t) n2) < 0) {
+	    OPENSSL_clear_free(ct, len + 64);
+	    goto done;
+	}
+	OPENSSL_clear_free(ct, len + 64);
+    }
+    if (DER_ADD(&eci, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data)) < 0
+	|| DER_ADD(&alg, i2d_ASN1_OBJECT, OBJ_nid2obj(EVP_CIPHER_get_type(ciph))) < 0
+	|| der_tlv(&alg, 0x04, iv, (size_t) ivlen) < 0
+	|| der_tlv(&eci, 0x30, alg.data, alg.len) < 0
+	|| mbuf_add(&eci, enc.data, enc.len) < 0
+	|| der_tlv(out, 0x30, eci.data, eci.len) < 0)
+	goto done;
+    ret = 0;
+
+done:
+    EVP_CIPHER_CTX_free(ctx);
+    mbuf_free(&eci);
+    mbuf_free(&alg);
+    mbuf_free(&enc);
+    return ret;
+}
+
+/* EnvelopedData DER of ENTITY into OUT; 1 made, 0 not for this case
+ * (use CMS_encrypt), -1 error. */
+static int rsa_enveloped_data(const unsigned char *entity, size_t len, X509 *const *certs,
+			      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
+			      struct mbuf *out)
+{
+    const EVP_CIPHER *ciph = cipher_of(cipher);
+    unsigned char key[EVP_MAX_KEY_LENGTH];
+    int     keylen = EVP_CIPHER_get_key_length(ciph);
+    struct mbuf ed, ris, tmp;
+    int     ret = -1;
+
+    if (kt != CF_KEY_TRANSPORT_PKCS1 || ncerts == 0
+	|| EVP_CIPHER_get_mode(ciph) != EVP_CIPH_CBC_MODE
+	|| keylen <= 0 || keylen > (int) sizeof(key))
+	return 0;
+    for (size_t i = 0; i < ncerts; i++) {
+	EVP_PKEY *pub = X509_get0_pubkey(certs[i]);
+
+	if (pub == 0 || EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA)
+	    return 0;
+    }
+    mbuf_init(&ed, 0);
+    mbuf_init(&ris, 0);
+    mbuf_init(&tmp, 0);
+    if (RAND_priv_bytes(key, keylen) != 1)
+	goto done;
+    {
+	/* RecipientInfos is a SET OF: DER order. */
+	struct mbuf *v = calloc(ncerts, sizeof(*v));
+	size_t  made = 0;
+	int     bad = v == 0;
+
+	for (; !bad && made < ncerts; made++) {
+	    mbuf_init(&v[made], 0);
+	    bad = ktri(certs[made], key, (size_t) keylen, &v[made]) < 0;
+	}
+	if (!bad) {
+	    qsort(v, ncerts, sizeof(*v), der_cmp);
+	    for (size_t i = 0; i < ncerts && !bad; i++)
+		bad = mbuf_add(&ris, v[i].data, v[i].len) < 0;
+	}
+	for (size_t i = 0; v && i < made; i++)
+	    mbuf_free(&v[i]);
+	free(v);
+	if (bad)
+	    goto done;
+    }
+    if (mbuf_add(&ed, "\x02\x01\x00", 3) < 0
+	|| der_tlv(&ed, 0x31, ris.data, ris.len) < 0
+	|| encrypted_content(ciph, entity, len, key, &ed) < 0
+	|| der_tlv(&tmp, 0x30, ed.data, ed.len) < 0)
+	goto done;
+    mbuf_free(&ed);
+    mbuf_init(&ed, 0);
+    if (DER_ADD(&ed, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_enveloped)) < 0
+	|| der_tlv(&ed, 0xa0, tmp.data, tmp.len) < 0
+	|| der_tlv(out, 0x30, ed.data, ed.len) < 0)
+	goto done;
+    ret = 1;
+
+done:
+    if (ret < 0)
+	log_openssl_errors("smime: encrypt");
+    OPENSSL_cleanse(key, sizeof(key));
+    mbuf_free(&ed);
+    mbuf_free(&ris);
+    mbuf_free(&tmp);
+    return ret;
+}
+
 static int encrypt_to(const unsigned char *entity, size_t len, X509 *const *certs,
 		      size_t ncerts, enum cf_cipher cipher, enum cf_key_transport kt,
 		      struct mbuf *out, struct spool *sp, const char **smime_type)
 {
-    BIO    *in = len <= INT_MAX ? BIO_new_mem_buf(entity, (int) len) : 0;
-    int     ret = encrypt_bio(in, 0, certs, ncerts, cipher, kt, out, sp, smime_type);
+    BIO    *in;
+    struct mbuf der, text;
+    int     ret;
 
+    mbuf_init(&der, 0);
+    if ((ret = rsa_enveloped_data(entity, len, certs, ncerts, cipher, kt, &der)) != 0) {
+	*smime_type = "enveloped-data";
+	if (ret > 0 && out)
+	    ret = p7m_headers(out, *smime_type, "smime.p7m") < 0
+		|| mime_base64_encode(der.data, der.len, out) < 0 ? -1 : 0;
+	else if (ret > 0) {
+	    mbuf_init(&text, 0);
+	    ret = mime_base64_encode(der.data, der.len, &text) < 0
+		|| spool_write(sp, text.data, text.len) < 0 ? -1 : 0;
+	    mbuf_free(&text);
+	}
+	mbuf_free(&der);
+	return ret;
+    }
+    in = len <= INT_MAX ? BIO_new_mem_buf(entity, (int) len) : 0;
+    ret = encrypt_bio(in, 0, certs, ncerts, cipher, kt, out, sp, smime_type);
     BIO_free(in);
     return ret;
 }

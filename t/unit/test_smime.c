@@ -253,6 +253,72 @@ static void test_sign_entity(void **state)
     cs_key_release(&k);
 }
 
+/*
+ * Enveloped data to RSA recipients with a CBC cipher (encoded by smime.c
+ * itself): canonical DER, exactly what OpenSSL re-encodes it to, one
+ * RecipientInfo per recipient, and OpenSSL decrypts it with each key.
+ */
+static void test_enveloped_der(void **state)
+{
+    static const enum cf_cipher ciphers[] = {
+	CF_CIPHER_AES_128_CBC, CF_CIPHER_AES_192_CBC, CF_CIPHER_AES_256_CBC,
+	CF_CIPHER_DES_EDE3_CBC,
+    };
+    const char *rcpts[] = {"dave@partner.com", "bob@example.com"};
+    struct cs_key pub[2];
+    X509   *certs[2];
+
+    (void) state;
+    for (int i = 0; i < 2; i++) {
+	assert_int_equal(certstore_encrypt_cert(&scfg, "*", rcpts[i], &pub[i]), 0);
+	certs[i] = pub[i].cert;
+    }
+    for (size_t c = 0; c < sizeof(ciphers) / sizeof(ciphers[0]); c++) {
+	struct mbuf enc, der;
+	const unsigned char *p;
+	unsigned char *again = 0;
+	CMS_ContentInfo *cms;
+	char   *b;
+	int     n;
+
+	mbuf_init(&enc, 0);
+	mbuf_init(&der, 0);
+	assert_int_equal(smime_encrypt((const unsigned char *) entity, strlen(entity), certs, 2,
+				       ciphers[c], CF_KEY_TRANSPORT_PKCS1, &enc), 0);
+	assert_int_equal(mbuf_terminate(&enc), 0);
+	assert_non_null(strstr((char *) enc.data, "smime-type=enveloped-data"));
+	b = strstr((char *) enc.data, "\r\n\r\n") + 4;
+	assert_int_equal(mime_base64_decode((unsigned char *) b, strlen(b), &der), 0);
+	p = der.data;
+	cms = d2i_CMS_ContentInfo(0, &p, (long) der.len);
+	assert_non_null(cms);
+	n = i2d_CMS_ContentInfo(cms, &again);
+	assert_int_equal(n, (int) der.len);
+	assert_memory_equal(again, der.data, der.len);
+	assert_int_equal(sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(cms)), 2);
+	for (int i = 0; i < 2; i++) {
+	    struct cs_key priv;
+	    BIO    *out = BIO_new(BIO_s_mem());
+	    char   *data;
+	    long    len;
+
+	    key_of(rcpts[i], &priv);
+	    assert_int_equal(CMS_decrypt(cms, priv.key, priv.cert, 0, out, CMS_BINARY), 1);
+	    len = BIO_get_mem_data(out, &data);
+	    assert_int_equal(len, (long) strlen(entity));
+	    assert_memory_equal(data, entity, (size_t) len);
+	    BIO_free(out);
+	    cs_key_release(&priv);
+	}
+	OPENSSL_free(again);
+	CMS_ContentInfo_free(cms);
+	mbuf_free(&der);
+	mbuf_free(&enc);
+    }
+    for (int i = 0; i < 2; i++)
+	cs_key_release(&pub[i]);
+}
+
 static void roundtrip(enum cf_cipher cipher, enum cf_key_transport kt, const char *type)
 {
     const char *rcpts[] = {"bob@example.com", "carol@example.com", "dave@partner.com"};
@@ -489,6 +555,7 @@ int     main(void)
 	cmocka_unit_test(test_sign_entity),
 	cmocka_unit_test(test_signature_der),
 	cmocka_unit_test(test_encrypt_cbc),
+	cmocka_unit_test(test_enveloped_der),
 	cmocka_unit_test(test_encrypt_gcm),
 	cmocka_unit_test(test_decrypt_legacy_alt),
 	cmocka_unit_test(test_garbage),
