@@ -454,39 +454,59 @@ int     mime_base64_encode(const unsigned char *in, size_t len, struct mbuf *out
     return 0;
 }
 
+static int b64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+	return c - 'A';
+    if (c >= 'a' && c <= 'z')
+	return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+	return c - '0' + 52;
+    if (c == '+')
+	return 62;
+    if (c == '/')
+	return 63;
+    return -1;
+}
+
 int     mime_base64_decode(const unsigned char *in, size_t len, struct mbuf *out)
 {
-    unsigned char quad[4], bytes[3];
+    unsigned char quad[4], bytes[3 * 1024];
+    size_t  nb = 0;
     int     q = 0, pad = 0;
 
     for (size_t i = 0; i < len; i++) {
 	int     c = in[i], v;
-	const char *s;
 
 	if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
 	    continue;
 	if (c == '=') {
 	    pad++;
 	    v = 0;
-	} else {
-	    if (pad || c == 0 || (s = strchr(b64, c)) == 0)
-		return -1;
-	    v = (int) (s - b64);
+	} else if (pad || (v = b64_value(c)) < 0) {
+	    return -1;
 	}
 	quad[q++] = (unsigned char) v;
 	if (q == 4) {
 	    if (pad > 2)
 		return -1;
-	    bytes[0] = (unsigned char) (quad[0] << 2 | quad[1] >> 4);
-	    bytes[1] = (unsigned char) (quad[1] << 4 | quad[2] >> 2);
-	    bytes[2] = (unsigned char) (quad[2] << 6 | quad[3]);
-	    if (mbuf_add(out, bytes, (size_t) (3 - pad)) < 0)
-		return -1;
+	    /* Decoded bytes are added a few KB at a time, not 3 by 3. */
+	    if (nb + 3 > sizeof(bytes)) {
+		if (mbuf_add(out, bytes, nb) < 0)
+		    return -1;
+		nb = 0;
+	    }
+	    bytes[nb] = (unsigned char) (quad[0] << 2 | quad[1] >> 4);
+	    bytes[nb + 1] = (unsigned char) (quad[1] << 4 | quad[2] >> 2);
+	    bytes[nb + 2] = (unsigned char) (quad[2] << 6 | quad[3]);
+	    nb += (size_t) (3 - pad);
 	    q = 0;
 	    if (pad)
 		break;			/* anything after the padding is ignored */
 	}
     }
+    if (mbuf_add(out, bytes, nb) < 0)
+	return -1;
     return q == 0 ? 0 : -1;
 }
 

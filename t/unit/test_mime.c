@@ -143,7 +143,8 @@ static void test_base64(void **state)
 }
 
 /* mime_base64_encode against OpenSSL's encoder cut into 76-column CRLF
- * lines, for every length around the line and chunk boundaries. */
+ * lines, for every length around the line and chunk boundaries, and
+ * decoded back. */
 static void test_base64_reference(void **state)
 {
     static unsigned char data[12000];
@@ -175,6 +176,16 @@ static void test_base64_reference(void **state)
 	assert_int_equal(e.len, wl);
 	if (wl)
 	    assert_memory_equal(e.data, want, wl);
+	{
+	    struct mbuf d;
+
+	    mbuf_init(&d, 0);
+	    assert_int_equal(mime_base64_decode(e.data, e.len, &d), 0);
+	    assert_int_equal(d.len, n);
+	    if (n)
+		assert_memory_equal(d.data, data, n);
+	    mbuf_free(&d);
+	}
 	mbuf_free(&e);
     }
 }
