@@ -432,40 +432,230 @@ static int leaf_head(const struct mime_headers *h, int qp, struct mbuf *out)
 		       qp ? "quoted-printable" : "base64");
 }
 
-/* A multipart that needs encoding: mime_encode_7bit() works on the whole
- * entity, so this one case is done in memory. */
-static struct spool *encode_in_memory(struct run *r, struct mbuf *head, struct spool *body)
+/* A spool read line by line: whole lines up to the buffer size, longer
+ * ones in pieces (a piece is never taken for a delimiter). */
+struct lines {
+    struct spool *sp;
+    size_t  pos;
+    size_t  len;
+    int     eof;
+    int     mid;			/* the last piece did not end its line */
+    unsigned char buf[65536];
+};
+
+/* The next piece into *P, *N (with its line break); *WHOLE when it is a
+ * whole line.  1, 0 at the end, -1 on a read error. */
+static int lines_next(struct lines *l, const unsigned char **p, size_t *n, int *whole)
 {
-    struct mbuf ent, enc;
+    const unsigned char *lf = l->pos < l->len
+	? memchr(l->buf + l->pos, '\n', l->len - l->pos) : 0;
+
+    if (lf == 0 && !l->eof) {
+	memmove(l->buf, l->buf + l->pos, l->len - l->pos);
+	l->len -= l->pos;
+	l->pos = 0;
+	while (!l->eof && l->len < sizeof(l->buf)) {
+	    ssize_t k = spool_read(l->sp, l->buf + l->len, sizeof(l->buf) - l->len);
+
+	    if (k < 0)
+		return -1;
+	    if (k == 0)
+		l->eof = 1;
+	    l->len += (size_t) k;
+	}
+	lf = l->len ? memchr(l->buf, '\n', l->len) : 0;
+    }
+    if (l->pos == l->len)
+	return 0;
+    *p = l->buf + l->pos;
+    *n = lf ? (size_t) (lf - *p) + 1 : l->len - l->pos;
+    *whole = !l->mid && (lf != 0 || l->eof);
+    l->mid = lf == 0;
+    l->pos += *n;
+    return 1;
+}
+
+/* One part of a multipart being split: its header block and its body. */
+struct part {
+    struct mbuf head;
+    struct spool *body;
+    struct enc_scan sc;
+    int     in_head;			/* still in the header block */
+    int     pending;			/* a CRLF held back: it may belong
+					 * to the next delimiter */
+    int     blank_last;			/* the header block's empty line was
+					 * the last line so far */
+};
+
+static int part_start(struct run *r, struct part *pt)
+{
+    mbuf_init(&pt->head, ENGINE_MAX_HEADER_BYTES);
+    pt->sc.col = 0;
+    pt->sc.needs = 0;
+    pt->in_head = 1;
+    pt->pending = 0;
+    pt->blank_last = 0;
+    return (pt->body = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) ? 0 : -1;
+}
+
+static void part_free(struct part *pt)
+{
+    mbuf_free(&pt->head);
+    spool_free(pt->body);
+    pt->body = 0;
+}
+
+/* Add the piece P (N bytes) of a part, as mime_parse_headers() would
+ * split it into header block and body. */
+static int part_add(struct part *pt, const unsigned char *p, size_t n, int whole)
+{
+    size_t  cn = n;
+    int     crlf = n >= 2 && p[n - 2] == '\r' && p[n - 1] == '\n';
+
+    if (crlf)
+	cn -= 2;
+    if (pt->in_head) {
+	int     blank = whole && cn == 0 && crlf;
+
+	if (whole && (blank || mime_is_field_start(p, cn)
+		      || (pt->head.len > 0 && (p[0] == ' ' || p[0] == '\t')))) {
+	    pt->pending = blank ? 0 : crlf;
+	    if (blank)
+		pt->in_head = 0, pt->blank_last = 1;
+	    return mbuf_add(&pt->head, p, n);
+	}
+	pt->in_head = 0;			/* not a field: the body starts */
+	pt->pending = 0;
+    }
+    pt->blank_last = 0;
+    if (pt->pending && (spool_write(pt->body, "\r\n", 2) < 0))
+	return -1;
+    enc_scan(&pt->sc, (const unsigned char *) "\r\n", pt->pending ? 2 : 0);
+    enc_scan(&pt->sc, p, cn);
+    pt->pending = crlf;
+    return spool_write(pt->body, p, cn);
+}
+
+static int multipart_stream(struct run *r, struct spool *body, const char *boundary,
+			    int depth, struct spool *out);
+
+/* Write the part PT (finished) to OUT, transfer-encoded where needed, as
+ * mime_encode_7bit() does at DEPTH. */
+static int part_emit(struct run *r, struct part *pt, int depth, struct spool *out)
+{
     struct mime_headers h;
     size_t  off;
-    struct spool *out = 0;
+    char    type[128], boundary[128];
+    const char *ct, *cte;
+    struct spool *sub = 0, *enc = 0;
+    int     ret = -1, k, qp;
 
-    msg_info("%s: multipart message with 8bit parts: encoded in memory",
-	     *r->msg->queue_id ? r->msg->queue_id : "-");
-    mbuf_init(&ent, 0);
-    mbuf_init(&enc, 0);
-    if (mbuf_add(&ent, head->data, head->len) < 0 || spool_to_mbuf(body, &ent) < 0)
-	goto done;
-    spool_clear(body);
-    if (mime_encode_7bit(ent.data, ent.len, &enc) < 0)
-	goto done;
-    mbuf_free(&ent);
-    if (mime_parse_headers(enc.data, enc.len, &h, &off) < 0)
-	goto done;
-    mime_headers_free(&h);
-    head->len = 0;
-    if ((out = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
-	|| mbuf_add(head, enc.data, off) < 0
-	|| spool_write(out, enc.data + off, enc.len - off) < 0) {
-	spool_free(out);
-	out = 0;
+    /* The line break before the delimiter is the delimiter's. */
+    if ((pt->in_head && pt->pending) || pt->blank_last)
+	pt->head.len -= 2;
+    if ((!pt->sc.needs && !mime_needs_encoding(pt->head.data, pt->head.len))
+	|| depth > MIME_MAX_DEPTH)
+	return spool_write(out, pt->head.data, pt->head.len) < 0
+	    || spool_append(out, pt->body) < 0 ? -1 : 0;
+    if (mime_parse_headers(pt->head.data, pt->head.len, &h, &off) < 0)
+	return -1;
+    ct = mime_header_get(&h, "Content-Type");
+    cte = mime_header_get(&h, "Content-Transfer-Encoding");
+    mime_content_type(ct, type, sizeof(type));
+    qp = strncmp(type, "text/", 5) == 0;
+    if (strncmp(type, "multipart/", 10) == 0
+	&& mime_param(ct, "boundary", boundary, sizeof(boundary)) == 0) {
+	if ((sub = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	    || (k = multipart_stream(r, pt->body, boundary, depth, sub)) < 0)
+	    goto done;
+	ret = k == 0 ? (spool_write(out, pt->head.data, pt->head.len) < 0
+			|| spool_append(out, pt->body) < 0 ? -1 : 0)
+	    : (spool_write(out, pt->head.data, off) < 0 || spool_append(out, sub) < 0 ? -1 : 0);
+    } else if (strncmp(type, "message/", 8) == 0 || strncmp(type, "multipart/", 10) == 0
+	       || (cte && (strncasecmp(cte, "base64", 6) == 0
+			   || strncasecmp(cte, "quoted-printable", 16) == 0))) {
+	ret = spool_write(out, pt->head.data, pt->head.len) < 0
+	    || spool_append(out, pt->body) < 0 ? -1 : 0;
+    } else {
+	pt->head.len = 0;
+	ret = (enc = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+	    || leaf_head(&h, qp, &pt->head) < 0 || encode_spool(pt->body, enc, qp) < 0
+	    || spool_write(out, pt->head.data, pt->head.len) < 0
+	    || spool_append(out, enc) < 0 ? -1 : 0;
     }
 
 done:
-    mbuf_free(&ent);
-    mbuf_free(&enc);
-    return out;
+    mime_headers_free(&h);
+    spool_free(sub);
+    spool_free(enc);
+    return ret;
+}
+
+/*
+ * The body of a multipart (BOUNDARY) with each part transfer-encoded
+ * where needed, into OUT, in the layout of mime_encode_7bit(): one
+ * preamble line, the parts, the closing delimiter.  Part by part through
+ * spools, never the whole in memory.  1 done, 0 when the multipart is not
+ * well formed (no closing delimiter, no part, too many parts: the caller
+ * keeps it as it is), -1 error.
+ */
+static int multipart_stream(struct run *r, struct spool *body, const char *boundary,
+			    int depth, struct spool *out)
+{
+    struct lines *l = calloc(1, sizeof(*l));
+    struct part pt;
+    const unsigned char *p;
+    size_t  n, cn;
+    int     whole, k, d, in_part = 0, nparts = 0, ret = -1;
+    char    delim[128];
+
+    memset(&pt, 0, sizeof(pt));
+    if (l == 0 || spool_rewind(body) < 0)
+	goto done;
+    l->sp = body;
+    if (spool_write(out, "This is a multi-part message in MIME format.\r\n", 46) < 0)
+	goto done;
+    snprintf(delim, sizeof(delim), "\r\n--%s\r\n", boundary);
+    while ((k = lines_next(l, &p, &n, &whole)) > 0) {
+	cn = n;
+	if (cn > 0 && p[cn - 1] == '\n')
+	    cn--;
+	if (cn > 0 && p[cn - 1] == '\r')
+	    cn--;
+	if ((d = whole ? mime_delimiter(p, cn, boundary) : 0) == 0) {
+	    if (in_part && part_add(&pt, p, n, whole) < 0)
+		goto done;
+	    continue;
+	}
+	if (in_part) {
+	    if (++nparts >= MIME_MAX_PARTS) {
+		ret = 0;
+		goto done;
+	    }
+	    if (spool_write(out, delim, strlen(delim)) < 0
+		|| part_emit(r, &pt, depth + 1, out) < 0)
+		goto done;
+	    part_free(&pt);
+	}
+	if (d == 2)
+	    break;
+	if (part_start(r, &pt) < 0)
+	    goto done;
+	in_part = 1;
+    }
+    if (k < 0)
+	goto done;
+    if (k == 0 || nparts == 0) {		/* no closing delimiter or no part */
+	ret = 0;
+	goto done;
+    }
+    snprintf(delim, sizeof(delim), "\r\n--%s--\r\n", boundary);
+    ret = spool_write(out, delim, strlen(delim)) < 0 ? -1 : 1;
+
+done:
+    part_free(&pt);
+    free(l);
+    return ret;
 }
 
 /* Give BODY (with HEAD) a transfer encoding when it needs one to be
@@ -490,11 +680,18 @@ static struct spool *encode_large(struct run *r, struct mbuf *head, struct spool
     if (strncmp(type, "multipart/", 10) == 0) {
 	char    boundary[128];
 
+	int     k = 0;
+
 	if (mime_param(mime_header_get(&h, "Content-Type"), "boundary", boundary,
-		       sizeof(boundary)) == 0)
-	    out = encode_in_memory(r, head, body);
-	else
+		       sizeof(boundary)) == 0
+	    && ((out = spool_new(r->cfg->milter.memory_limit, r->cfg->milter.spool_dir)) == 0
+		|| (k = multipart_stream(r, body, boundary, 0, out)) < 0)) {
+	    spool_free(out);
+	    out = 0;
+	} else if (k == 0) {
+	    spool_free(out);
 	    out = body, body = 0;	/* cannot be encoded: as it is */
+	}
     } else if (strncmp(type, "message/", 8) == 0
 	       || (cte && (strncasecmp(cte, "base64", 6) == 0
 			   || strncasecmp(cte, "quoted-printable", 16) == 0))) {

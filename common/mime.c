@@ -173,7 +173,7 @@ static int add_field(struct mime_headers *out, const unsigned char *p, size_t n)
     return 0;
 }
 
-static int is_field_start(const unsigned char *p, size_t n)
+int     mime_is_field_start(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
 	if (p[i] == ':')
@@ -211,7 +211,7 @@ int     mime_parse_headers(const unsigned char *data, size_t len,
 	if (field && add_field(out, field, (size_t) (p - field)) < 0)
 	    goto fail;
 	field = 0;
-	if (!is_field_start(p, n)) {	/* not a header: body starts here */
+	if (!mime_is_field_start(p, n)) {	/* not a header: body starts here */
 	    *body_off = (size_t) (p - data);
 	    return 0;
 	}
@@ -604,6 +604,15 @@ static int is_delimiter(const unsigned char *p, size_t n, const char *boundary,
     return 1;
 }
 
+int     mime_delimiter(const unsigned char *line, size_t n, const char *boundary)
+{
+    size_t  blen = strlen(boundary);
+
+    if (blen == 0 || blen > 70)
+	return 0;
+    return is_delimiter(line, n, boundary, blen);
+}
+
 int     mime_multipart_split(const unsigned char *body, size_t len,
 			     const char *boundary, struct mime_part *parts,
 			     int maxparts)
@@ -695,8 +704,6 @@ void    mime_make_boundary(char *out, size_t outlen)
 	     rnd[8], rnd[9], rnd[10], rnd[11]);
 }
 
-#define MIME_MAX_DEPTH	20
-#define MIME_MAX_PARTS	1000
 
 static int encode_entity(const unsigned char *ent, size_t len, struct mbuf *out, int depth);
 

@@ -54,6 +54,9 @@ struct mime_headers {
 int     mime_parse_headers(const unsigned char *data, size_t len,
 			   struct mime_headers *out, size_t *body_off);
 void    mime_headers_free(struct mime_headers *h);
+/* Does the line P (N bytes) start a header field ("name:")? */
+int     mime_is_field_start(const unsigned char *p, size_t n);
+
 /* The value of the first field NAME (case-insensitive), or NULL. */
 const char *mime_header_get(const struct mime_headers *h, const char *name);
 
@@ -106,6 +109,15 @@ int     mime_needs_encoding(const unsigned char *in, size_t len);
  * message parts and what cannot be parsed are copied as they are.
  */
 int     mime_encode_7bit(const unsigned char *ent, size_t len, struct mbuf *out);
+
+/* Limits of mime_encode_7bit: nesting depth, parts per multipart. */
+#define MIME_MAX_DEPTH	20
+#define MIME_MAX_PARTS	1000
+
+/* Is LINE (N bytes, without its line break) a delimiter of BOUNDARY?
+ * 1 delimiter, 2 closing delimiter, 0 neither (also for a boundary
+ * that is empty or longer than 70). */
+int     mime_delimiter(const unsigned char *line, size_t n, const char *boundary);
 
 /* A part of a multipart body: raw bytes, without the CRLF that precedes
  * the next delimiter. */

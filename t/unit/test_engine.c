@@ -654,12 +654,46 @@ static void test_large_streamed(void **state)
     memcpy(b + i, "\n--XyZ--\n", 10);
     large_case("Content-Type: multipart/mixed; boundary=\"XyZ\"\n", b, i + 10,
 	       "Content-Transfer-Encoding: quoted-printable");
+    /* Nested: a preamble, an alternative of 8bit text and 7bit html, a
+     * part without header, a base64 attachment, a message/rfc822 part,
+     * an 8bit binary part, an epilogue; then the same never closed. */
+    {
+	struct mbuf t;
+	static const char line[] = "Gr\xc3\xbc\xc3\x9f Gott, a line of 8bit text here\n";
+
+	mbuf_init(&t, 0);
+	assert_int_equal(mbuf_addstr(&t, "preamble\n--OUT\nContent-Type: multipart/alternative;"
+				     " boundary=IN\n\n--IN\nContent-Type: text/plain;"
+				     " charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"), 0);
+	for (i = 0; i < 4000; i++)
+	    assert_int_equal(mbuf_addstr(&t, line), 0);
+	assert_int_equal(mbuf_addstr(&t, "--IN\nContent-Type: text/html\n\n<p>hi</p>\n"
+				     "--IN--\nepi\n--OUT\n\nno header here \xe9\n"
+				     "--OUT\nContent-Type: application/pdf\n"
+				     "Content-Transfer-Encoding: base64\n\n"), 0);
+	for (i = 0; i < 3000; i++)
+	    assert_int_equal(mbuf_addstr(&t, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n"), 0);
+	assert_int_equal(mbuf_addstr(&t, "--OUT\nContent-Type: message/rfc822\n\n"
+				     "Subject: inner \xe9\n\nbody\n--OUT\n"
+				     "Content-Type: application/octet-stream\n\n"), 0);
+	/* No NUL: the helpers above treat the rendered text as a string. */
+	for (i = 0; i < 5000; i++)
+	    assert_int_equal(mbuf_add(&t, (unsigned char[]) {(unsigned char) (i * 37 % 255 + 1),
+							     '\n', (unsigned char) (i % 250 + 1)},
+				      3), 0);
+	assert_int_equal(mbuf_addstr(&t, "\n--OUT--\nepilogue\n"), 0);
+	large_case("Content-Type: multipart/mixed; boundary=OUT\n", t.data, t.len,
+		   "Gr=C3=BC=C3=9F Gott");
+	t.len -= 20;			/* no closing delimiter: kept as it is */
+	large_case("Content-Type: multipart/mixed; boundary=OUT\n", t.data, t.len, 0);
+	mbuf_free(&t);
+    }
     free(b);
 }
 
 /* Peak RSS growth, in KB, of signing and encrypting a message of MB
  * megabytes in a child process. */
-static long child_peak_growth(size_t mb)
+static long child_peak_growth(size_t mb, int multipart)
 {
     char   *rcpts[] = {"bob@example.com"};
     int     fds[2];
@@ -678,8 +712,22 @@ static long child_peak_growth(size_t mb)
 
 	close(fds[0]);
 	(void) spool_write(src, hdr, strlen(hdr));
+	if (multipart) {
+	    /* An 8bit text part and a base64 attachment: the text part is
+	     * encoded, the rest streamed through as it is. */
+	    const char *mp = "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+		"Content-Type: text/plain; charset=utf-8\n\nS\xc3\xa9" "bastien\n--b\n"
+		"Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n";
+
+	    /* The Content-Type goes into the header block, before "\n\n". */
+	    spool_clear(src);
+	    (void) spool_write(src, "From: alice@example.com\nSubject: huge\n", 38);
+	    (void) spool_write(src, mp, strlen(mp));
+	}
 	for (size_t i = 0; i < mb * 1024 * 1024 / (sizeof(line) - 1); i++)
 	    (void) spool_write(src, line, sizeof(line) - 1);
+	if (multipart)
+	    (void) spool_write(src, "--b--\n", 6);
 	memset(&m, 0, sizeof(m));
 	if (engine_msg_parse(src, 4096, dir, &m) < 0)
 	    _exit(1);
@@ -719,8 +767,12 @@ static void test_large_memory(void **state)
     long    kb;
 
     (void) state;
-    kb = child_peak_growth(40);
+    kb = child_peak_growth(40, 0);
     print_message("peak RSS growth for a 40 MB message: %ld KB\n", kb);
+    assert_true(kb >= 0);
+    assert_true(kb < 12 * 1024);
+    kb = child_peak_growth(40, 1);
+    print_message("peak RSS growth for a 40 MB multipart with an 8bit part: %ld KB\n", kb);
     assert_true(kb >= 0);
     assert_true(kb < 12 * 1024);
 }
