@@ -7,7 +7,8 @@
 #                            render, free, in a loop)
 #   rsa2048_sign_limit       openssl speed rsa2048 sign/s: the ceiling,
 #                            since each message costs one RSA signature
-#   engine_vs_rsa_limit      the two above divided (target >= 0.7)
+#   engine_vs_rsa_limit      the two above divided (target >= 0.7); both
+#                            rates are the best of 3 alternating runs
 #   engine_cpu_4k            CPU time (user + system) per 4 KB message in
 #                            the run above: unlike msg/s, hardly changed
 #                            by other load on the machine
@@ -32,10 +33,10 @@ T=$(mktemp -d /tmp/cf-bench.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
 
 if [ -n "${BENCH_QUICK:-}" ]; then
-    SECS=1 SPEED_SECS=1 CLI_N=5 BIG_MB=5 HUGE_MB=5 BIG_N=1
+    SECS=1 SPEED_SECS=1 ROUNDS=3 CLI_N=5 BIG_MB=5 HUGE_MB=5 BIG_N=1
     echo "# BENCH_QUICK: engine_25mb and peak_rss_100mb measured on 5 MB messages"
 else
-    SECS=5 SPEED_SECS=3 CLI_N=30 BIG_MB=25 HUGE_MB=100 BIG_N=3
+    SECS=3 SPEED_SECS=3 ROUNDS=3 CLI_N=30 BIG_MB=25 HUGE_MB=100 BIG_N=3
 fi
 
 fail() { echo "engine.sh: $*" >&2; exit 1; }
@@ -74,20 +75,32 @@ message() {
 }
 message "$T/m4k.eml" 3700		# 4 KB with the header
 
-# 1. In process, 4 KB.
-read -r n secs _ _ actions cpu < <("$T/engine_bench" "$T/cf.conf" "$T/m4k.eml" out \
-    alice@example.com bob@example.com "$SECS" 20) || fail "engine_bench failed"
-[ "$actions" = "sign,encrypt" ] || fail "engine_bench did $actions, not sign,encrypt"
-engine=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+# 1 and 2. In process, 4 KB, and the RSA ceiling.  Both are wall-clock
+# rates on a machine other work may share, so they are measured in turns
+# ROUNDS times and the best of each is kept (the least disturbed run).
+best_engine=0 best_cpu=0 best_rsa=0 best_time=0
+for ((round = 0; round < ROUNDS; round++)); do
+    read -r n secs _ _ actions cpu < <("$T/engine_bench" "$T/cf.conf" "$T/m4k.eml" out \
+        alice@example.com bob@example.com "$SECS" 20) || fail "engine_bench failed"
+    [ "$actions" = "sign,encrypt" ] || fail "engine_bench did $actions, not sign,encrypt"
+    engine=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    if [ "$engine" -gt "$best_engine" ]; then
+        best_engine=$engine
+        best_cpu=$(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.1f", c * 1e6 / n }')
+    fi
+    speed=$(openssl speed -seconds "$SPEED_SECS" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/')
+    rsa=$(echo "$speed" | awk '{ printf "%.0f", $6 }')
+    [ -n "$rsa" ] || fail "openssl speed rsa2048 gave nothing"
+    if [ "$rsa" -gt "$best_rsa" ]; then
+        best_rsa=$rsa
+        best_time=$(echo "$speed" | awk '{ sub(/s$/, "", $4); printf "%.1f", $4 * 1e6 }')
+    fi
+done
+engine=$best_engine rsa=$best_rsa
 echo "bench: engine_sign_encrypt_4k = $engine msg/s"
-echo "bench: engine_cpu_4k = $(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/msg"
-
-# 2. The RSA ceiling.
-speed=$(openssl speed -seconds "$SPEED_SECS" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/')
-rsa=$(echo "$speed" | awk '{ printf "%.0f", $6 }')
-[ -n "$rsa" ] || fail "openssl speed rsa2048 gave nothing"
+echo "bench: engine_cpu_4k = $best_cpu us/msg"
 echo "bench: rsa2048_sign_limit = $rsa sign/s"
-echo "bench: rsa2048_sign_time = $(echo "$speed" | awk '{ sub(/s$/, "", $4); printf "%.1f", $4 * 1e6 }') us"
+echo "bench: rsa2048_sign_time = $best_time us"
 echo "bench: engine_vs_rsa_limit = $(ratio "$engine" "$rsa") ratio"
 
 # 3. One openssl process pair per message.
