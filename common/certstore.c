@@ -36,6 +36,7 @@ struct cs_entry {
     EVP_PKEY *key;
     STACK_OF(X509) *chain;
     X509_STORE *store;			/* for the ca_file entry */
+    int     pinned;			/* loaded before privileges were dropped */
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,6 +118,7 @@ static void cache_put(struct cs_entry *e)
 	if (strcmp((*pp)->path, e->path) == 0) {
 	    struct cs_entry *old = *pp;
 
+	    e->pinned |= old->pinned;
 	    e->next = old->next;
 	    *pp = e;
 	    entry_free(old);
@@ -128,20 +130,33 @@ static void cache_put(struct cs_entry *e)
     nentries++;
 }
 
+/* Drop every entry but the pinned keys: after privileges are dropped
+ * they may not be readable again (see certstore_preload_keys). */
 void    certstore_flush(void)
 {
+    struct cs_entry *keep = 0;
+
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < nbuckets; i++) {
 	struct cs_entry *e = buckets[i], *next;
 
 	for (; e; e = next) {
 	    next = e->next;
-	    entry_free(e);
+	    if (e->pinned) {
+		e->next = keep;
+		keep = e;
+	    } else {
+		entry_free(e);
+	    }
 	}
     }
     free(buckets);
     buckets = 0;
     nbuckets = nentries = 0;
+    for (struct cs_entry *e = keep, *next; e; e = next) {
+	next = e->next;
+	cache_put(e);
+    }
     pthread_mutex_unlock(&cache_lock);
 }
 
@@ -256,6 +271,22 @@ static void hand_out(const struct cs_entry *e, struct cs_key *out)
     snprintf(out->path, sizeof(out->path), "%s", e->path);
 }
 
+/* A key loaded before privileges were dropped, for a file we may no
+ * longer read.  0 handed out, -1 none. */
+static int pinned_key(const char *path, struct cs_key *out)
+{
+    struct cs_entry *e;
+    int     ok = -1;
+
+    pthread_mutex_lock(&cache_lock);
+    if ((e = cache_find(path)) != 0 && e->pinned && e->key) {
+	hand_out(e, out);
+	ok = 0;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return ok;
+}
+
 /* Load PATH through the cache.  CA: build an X509_STORE instead of a key. */
 static int lookup(const char *path, enum cs_role role, int ca, struct cs_key *out,
 		  X509_STORE **store)
@@ -265,6 +296,8 @@ static int lookup(const char *path, enum cs_role role, int ca, struct cs_key *ou
     int     ok = -1;
 
     if (stat(path, &st) < 0) {
+	if (errno == EACCES && role == CS_PRIV && !ca && pinned_key(path, out) == 0)
+	    return 0;
 	if (errno != ENOENT)
 	    msg_warn("certstore: %s: %m", path);
 	return -1;
@@ -302,6 +335,12 @@ static int lookup(const char *path, enum cs_role role, int ca, struct cs_key *ou
     fresh->mtime = st.st_mtim;
     if ((ca ? load_ca(path, fresh) : load_pem(path, role, fresh)) < 0) {
 	entry_free(fresh);
+	/* Changed but unreadable now: keep the key loaded at start. */
+	if (role == CS_PRIV && !ca && access(path, R_OK) < 0 && pinned_key(path, out) == 0) {
+	    msg_warn("certstore: %s changed but cannot be read any more; using the key"
+		     " loaded at start (restart the daemon to load the new one)", path);
+	    return 0;
+	}
 	return -1;
     }
     if (ca) {
@@ -441,6 +480,35 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The file names of the pinned keys in DIR whose names match BASE: the
+ * ALT keys we loaded at start, for when DIR cannot be read any more. */
+static size_t pinned_alt_names(const char *dir, const char *base, char ***names)
+{
+    size_t  dlen = strlen(dir), n = 0;
+
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < nbuckets && n < 1000; i++)
+	for (struct cs_entry *e = buckets[i]; e && n < 1000; e = e->next) {
+	    const char *name = e->path + dlen + 1;
+	    char  **v;
+
+	    if (!e->pinned || strncmp(e->path, dir, dlen) != 0 || e->path[dlen] != '/'
+		|| strchr(name, '/') || !alt_matches(name, base))
+		continue;
+	    if ((v = realloc(*names, (n + 1) * sizeof(*v))) == 0
+		|| (v[n] = strdup(name)) == 0) {
+		if (v)
+		    *names = v;
+		goto done;
+	    }
+	    *names = v;
+	    n++;
+	}
+done:
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
+
 /* Add the ALT keys for BASE, newest name last sorted (deterministic order). */
 static int add_alt_keys(const struct cf_smime_cfg *cfg, const char *base,
 			struct cs_key **keys, size_t *nkeys)
@@ -452,22 +520,26 @@ static int add_alt_keys(const struct cf_smime_cfg *cfg, const char *base,
     size_t  n = 0;
     int     added = 0;
 
-    if (snprintf(dir, sizeof(dir), "%s/priv/alt", cfg->cert_dir) >= (int) sizeof(dir)
-	|| (d = opendir(dir)) == 0)
+    if (snprintf(dir, sizeof(dir), "%s/priv/alt", cfg->cert_dir) >= (int) sizeof(dir))
 	return 0;
-    while ((de = readdir(d)) != 0 && n < 1000) {
-	char  **v;
+    if ((d = opendir(dir)) == 0) {
+	if (errno == EACCES)
+	    n = pinned_alt_names(dir, base, &names);
+    } else {
+	while ((de = readdir(d)) != 0 && n < 1000) {
+	    char  **v;
 
-	if (!alt_matches(de->d_name, base))
-	    continue;
-	if ((v = realloc(names, (n + 1) * sizeof(*v))) == 0)
-	    break;
-	names = v;
-	if ((names[n] = strdup(de->d_name)) == 0)
-	    break;
-	n++;
+	    if (!alt_matches(de->d_name, base))
+		continue;
+	    if ((v = realloc(names, (n + 1) * sizeof(*v))) == 0)
+		break;
+	    names = v;
+	    if ((names[n] = strdup(de->d_name)) == 0)
+		break;
+	    n++;
+	}
+	closedir(d);
     }
-    closedir(d);
     if (n > 1)
 	qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
@@ -662,4 +734,49 @@ int     certstore_collect(const struct cf_smime_cfg *cfg, const char *sender, X5
     }
     msg_info("certstore: collected the certificate of %s as %s", name, path);
     return 1;
+}
+
+/* Load every *.pem of DIR as a private key and pin it.  Returns the number
+ * loaded; refused files are logged by lookup(). */
+static int preload_dir(const char *dir)
+{
+    char    path[PATH_MAX];
+    DIR    *d = opendir(dir);
+    struct dirent *de;
+    int     loaded = 0;
+
+    if (d == 0)
+	return 0;
+    while ((de = readdir(d)) != 0) {
+	size_t  len = strlen(de->d_name);
+	struct cs_key k;
+	struct cs_entry *e;
+
+	if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".pem") != 0
+	    || snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int) sizeof(path))
+	    continue;
+	memset(&k, 0, sizeof(k));
+	if (lookup(path, CS_PRIV, 0, &k, 0) < 0)
+	    continue;
+	cs_key_release(&k);
+	pthread_mutex_lock(&cache_lock);
+	if ((e = cache_find(path)) != 0)
+	    e->pinned = 1;
+	pthread_mutex_unlock(&cache_lock);
+	loaded++;
+    }
+    closedir(d);
+    return loaded;
+}
+
+int     certstore_preload_keys(const struct cf_smime_cfg *cfg)
+{
+    char    dir[PATH_MAX];
+    int     loaded = 0;
+
+    if (snprintf(dir, sizeof(dir), "%s/priv", cfg->cert_dir) < (int) sizeof(dir))
+	loaded += preload_dir(dir);
+    if (snprintf(dir, sizeof(dir), "%s/priv/alt", cfg->cert_dir) < (int) sizeof(dir))
+	loaded += preload_dir(dir);
+    return loaded;
 }

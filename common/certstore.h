@@ -67,7 +67,16 @@ int     certstore_cert_address(X509 *cert, char *out, size_t outlen);
  */
 int     certstore_collect(const struct cf_smime_cfg *cfg, const char *sender, X509 *cert);
 
-/* Drop every cached entry (tests, reload). */
+/*
+ * Load every private key of priv/ and priv/alt/ now and pin it: a daemon
+ * calls this as root, before it drops privileges, so keys readable only by
+ * root stay usable.  A pinned key is still re-read when its file changes
+ * and can be read; when it cannot (EACCES), the pinned copy is used and the
+ * change is logged.  Returns the number of keys loaded.
+ */
+int     certstore_preload_keys(const struct cf_smime_cfg *cfg);
+
+/* Drop every cached entry except pinned keys (tests, reload). */
 void    certstore_flush(void);
 
 /* Number of cached files (tests, benchmarks). */

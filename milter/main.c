@@ -3,8 +3,9 @@
  *
  *   cryptofilter-milter [-c FILE] [-f] [-t] [-p SOCKET]
  *
- * Load the configuration, open the socket, drop root, go to the
- * background (unless -f) and serve; see cryptofilter-milter(8).
+ * Load the configuration, open the socket, load the private keys, drop
+ * root, go to the background (unless -f) and serve; see
+ * cryptofilter-milter(8).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "actions.h"
 #include "callbacks.h"
+#include "certstore.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -65,6 +67,10 @@ int     main(int argc, char **argv)
 	actions_set_chunk(strtoul(getenv("CF_MILTER_BODY_CHUNK"), NULL, 10));
     if (callbacks_register() < 0 || daemon_open_socket(spec, cfg->milter.user) < 0)
 	return 1;
+    /* Secrets first, privileges after: keys readable only by root stay
+     * usable by the unprivileged daemon. */
+    msg_info("%d private keys loaded from %s", certstore_preload_keys(&cfg->smime),
+	     cfg->smime.cert_dir);
     daemon_drop_privileges(cfg->milter.user);
     if (!foreground) {
 	daemon_detach();
