@@ -199,30 +199,53 @@ static int spool_to_mbuf(struct spool *sp, struct mbuf *b)
     return n < 0 ? -1 : 0;
 }
 
-/* Append the spool SP to OUT in canonical CRLF form, chunk by chunk (a
- * CR at the end of a chunk waits for the next one). */
-static int spool_to_crlf(struct spool *sp, struct mbuf *out)
+/*
+ * Read the spool SP in canonical CRLF form, piece by piece (a CR at the end
+ * of a piece waits for the next one), and hand each piece to EACH.
+ */
+static int spool_crlf_pieces(struct spool *sp,
+			     int (*each)(void *, const unsigned char *, size_t),
+			     void *arg)
 {
     unsigned char buf[65536 + 1];
+    struct mbuf conv;
     size_t  held = 0;
     ssize_t n;
+    int     ret = -1;
 
     if (sp == 0)
 	return 0;
     if (spool_rewind(sp) < 0)
 	return -1;
+    mbuf_init(&conv, 0);
     while ((n = spool_read(sp, buf + held, sizeof(buf) - 1 - held)) > 0) {
 	size_t  len = held + (size_t) n;
 
 	held = buf[len - 1] == '\r';
-	if (mime_to_crlf(buf, len - held, out) < 0)
-	    return -1;
+	conv.len = 0;
+	if (mime_to_crlf(buf, len - held, &conv) < 0 || each(arg, conv.data, conv.len) < 0)
+	    goto done;
 	if (held)
 	    buf[0] = '\r';
     }
-    if (n < 0 || (held && mime_to_crlf(buf, 1, out) < 0))
-	return -1;
-    return 0;
+    if (n < 0 || (held && each(arg, (const unsigned char *) "\r\n", 2) < 0))
+	goto done;
+    ret = 0;
+
+done:
+    mbuf_free(&conv);
+    return ret;
+}
+
+static int append_piece(void *out, const unsigned char *data, size_t len)
+{
+    return mbuf_add(out, data, len);
+}
+
+/* Append the spool SP to OUT in canonical CRLF form. */
+static int spool_to_crlf(struct spool *sp, struct mbuf *out)
+{
+    return spool_crlf_pieces(sp, append_piece, out);
 }
 
 /* The message's Content-* fields (a default Content-Type when there is
@@ -330,46 +353,25 @@ static void enc_scan(struct enc_scan *sc, const unsigned char *p, size_t len)
     }
 }
 
-/* The message body, canonical CRLF, into OUT, piece by piece (a CR at
- * the end of a piece waits for the next one); SC sees the result. */
+struct scan_to_spool {
+    struct spool *out;
+    struct enc_scan *sc;
+};
+
+static int scan_and_write(void *arg, const unsigned char *data, size_t len)
+{
+    struct scan_to_spool *st = arg;
+
+    enc_scan(st->sc, data, len);
+    return spool_write(st->out, data, len);
+}
+
+/* The message body, canonical CRLF, into OUT; SC sees the result. */
 static int body_to_crlf_spool(struct spool *sp, struct spool *out, struct enc_scan *sc)
 {
-    unsigned char buf[65536 + 1];
-    struct mbuf conv;
-    size_t  held = 0;
-    ssize_t n;
-    int     ret = -1;
+    struct scan_to_spool st = {out, sc};
 
-    mbuf_init(&conv, 0);
-    if (sp == 0)
-	return 0;
-    if (spool_rewind(sp) < 0)
-	return -1;
-    while ((n = spool_read(sp, buf + held, sizeof(buf) - 1 - held)) > 0) {
-	size_t  len = held + (size_t) n;
-
-	held = buf[len - 1] == '\r';
-	conv.len = 0;
-	if (mime_to_crlf(buf, len - held, &conv) < 0)
-	    goto done;
-	enc_scan(sc, conv.data, conv.len);
-	if (spool_write(out, conv.data, conv.len) < 0)
-	    goto done;
-	if (held)
-	    buf[0] = '\r';
-    }
-    if (n < 0)
-	goto done;
-    if (held) {
-	enc_scan(sc, (const unsigned char *) "\r\n", 2);
-	if (spool_write(out, "\r\n", 2) < 0)
-	    goto done;
-    }
-    ret = 0;
-
-done:
-    mbuf_free(&conv);
-    return ret;
+    return spool_crlf_pieces(sp, scan_and_write, &st);
 }
 
 /* IN (canonical text) as quoted-printable or base64 into OUT, in pieces

@@ -486,6 +486,24 @@ static int der_attr(struct mbuf *o, int nid, const unsigned char *value, size_t 
     return ret;
 }
 
+/* ContentInfo ::= SEQUENCE { contentType NID, [0] EXPLICIT SEQUENCE
+ * { BODY } }, appended to OUT; BODY is the content's fields. */
+static int der_content_info(struct mbuf *out, int nid, const struct mbuf *body)
+{
+    struct mbuf seq, ci;
+    int     ret;
+
+    mbuf_init(&seq, 0);
+    mbuf_init(&ci, 0);
+    ret = der_tlv(&seq, 0x30, body->data, body->len) < 0
+	|| DER_ADD(&ci, i2d_ASN1_OBJECT, OBJ_nid2obj(nid)) < 0
+	|| der_tlv(&ci, 0xa0, seq.data, seq.len) < 0
+	|| der_tlv(out, 0x30, ci.data, ci.len) < 0 ? -1 : 0;
+    mbuf_free(&seq);
+    mbuf_free(&ci);
+    return ret;
+}
+
 /* DER SET OF order: encodings compared as octet strings. */
 static int der_cmp(const void *a, const void *b)
 {
@@ -697,15 +715,7 @@ static int rsa_signed_data(BIO *in, const struct cs_key *signer, enum cf_digest 
 	|| der_tlv(&sd, 0xa0, certs.data, certs.len) < 0
 	|| der_tlv(&sd, 0x31, sis.data, sis.len) < 0)
 	goto done;
-    /* ContentInfo: signedData, [0] EXPLICIT SignedData. */
-    tmp.len = 0;
-    if (der_tlv(&tmp, 0x30, sd.data, sd.len) < 0)
-	goto done;
-    mbuf_free(&sd);
-    mbuf_init(&sd, 0);
-    if (DER_ADD(&sd, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_signed)) < 0
-	|| der_tlv(&sd, 0xa0, tmp.data, tmp.len) < 0
-	|| der_tlv(out, 0x30, sd.data, sd.len) < 0)
+    if (der_content_info(out, NID_pkcs7_signed, &sd) < 0)
 	goto done;
     ret = 1;
 
@@ -1027,7 +1037,7 @@ static int rsa_enveloped_data(const unsigned char *entity, size_t len, X509 *con
     const EVP_CIPHER *ciph = cipher_of(cipher);
     unsigned char key[EVP_MAX_KEY_LENGTH];
     int     keylen = EVP_CIPHER_get_key_length(ciph);
-    struct mbuf ed, ris, tmp;
+    struct mbuf ed, ris;
     int     ret = -1;
 
     if (kt != CF_KEY_TRANSPORT_PKCS1 || ncerts == 0
@@ -1042,7 +1052,6 @@ static int rsa_enveloped_data(const unsigned char *entity, size_t len, X509 *con
     }
     mbuf_init(&ed, 0);
     mbuf_init(&ris, 0);
-    mbuf_init(&tmp, 0);
     if (RAND_priv_bytes(key, keylen) != 1)
 	goto done;
     {
@@ -1069,13 +1078,7 @@ static int rsa_enveloped_data(const unsigned char *entity, size_t len, X509 *con
     if (mbuf_add(&ed, "\x02\x01\x00", 3) < 0
 	|| der_tlv(&ed, 0x31, ris.data, ris.len) < 0
 	|| encrypted_content(ciph, entity, len, key, &ed) < 0
-	|| der_tlv(&tmp, 0x30, ed.data, ed.len) < 0)
-	goto done;
-    mbuf_free(&ed);
-    mbuf_init(&ed, 0);
-    if (DER_ADD(&ed, i2d_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_enveloped)) < 0
-	|| der_tlv(&ed, 0xa0, tmp.data, tmp.len) < 0
-	|| der_tlv(out, 0x30, ed.data, ed.len) < 0)
+	|| der_content_info(out, NID_pkcs7_enveloped, &ed) < 0)
 	goto done;
     ret = 1;
 
@@ -1085,7 +1088,6 @@ done:
     OPENSSL_cleanse(key, sizeof(key));
     mbuf_free(&ed);
     mbuf_free(&ris);
-    mbuf_free(&tmp);
     return ret;
 }
 
