@@ -8,9 +8,7 @@ SRC=${CF_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/t/lib/postfix.sh"
 command -v swaks >/dev/null || { echo "swaks not installed"; exit 77; }
 
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
+. "$SRC/t/e2e/checks.sh"
 
 pf_setup
 CONF=$PF_DIR/cryptofilter.conf

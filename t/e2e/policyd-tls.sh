@@ -10,21 +10,7 @@ SRC=${CF_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 command -v swaks >/dev/null || { echo "swaks not installed"; exit 77; }
 swaks --support STARTTLS 2>&1 | grep -q 'not available' && { echo "swaks has no TLS (libnet-ssleay-perl)"; exit 77; }
 
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-expect() {			# expect WHAT RC WANTRC [pattern in transcript]
-    local what=$1 rc=$2 want=$3 pat=${4:-}
-    if [ "$rc" -ne "$want" ]; then
-	bad "$what: swaks exit $rc, wanted $want"
-	tail -n 15 "$PF_DIR/log/swaks.last" | sed 's/^/    /'
-    elif [ -n "$pat" ] && ! grep -qE "$pat" "$PF_DIR/log/swaks.last"; then
-	bad "$what: no /$pat/ in the transcript"
-	tail -n 15 "$PF_DIR/log/swaks.last" | sed 's/^/    /'
-    else
-	ok "$what"
-    fi
-}
+. "$SRC/t/e2e/checks.sh"
 
 pf_setup
 CONF=$PF_DIR/cryptofilter.conf

@@ -342,25 +342,37 @@ pf_wait_socket() {
     return 1
 }
 
+# _pf_daemon_start NAME OPTION SOCKET CONF [extra options]: start
+# build/cryptofilter-NAME -f -c CONF OPTION unix:SOCKET in the background,
+# logging to $PF_DIR/log/NAME.log, and wait for its socket; the PID is left
+# in _pf_daemon_pid (also when the socket never appears).
+_pf_daemon_start() {
+    local name=$1 opt=$2 sock=$3 conf=$4 bin=$PF_BUILD/cryptofilter-$1
+    shift 4
+    rm -f "$sock"
+    [ -x "$bin" ] || pf_die "no $bin"
+    "$bin" -f -c "$conf" "$opt" "unix:$sock" "$@" >>"$PF_DIR/log/$name.log" 2>&1 &
+    _pf_daemon_pid=$!
+    PF_PIDS+=("$_pf_daemon_pid:$sock")
+    pf_wait_socket "$sock" "$_pf_daemon_pid" 10 || {
+	tail -n 30 "$PF_DIR/log/$name.log" >&2
+	echo "postfix.sh: cryptofilter-$name did not open $sock" >&2
+	return 1
+    }
+}
+
 # pf_milter_start CONF [extra options]: build/cryptofilter-milter in the
 # foreground on unix:$PF_MILTER_SOCK (= $PF_DIR/milter.sock).  Add
 #   pf_main "smtpd_milters = unix:$PF_MILTER_SOCK"
 # to use it.  Log in $PF_DIR/log/milter.log.
 pf_milter_start() {
-    local conf=$1; shift
+    local rc
     PF_MILTER_SOCK=$PF_DIR/milter.sock
-    rm -f "$PF_MILTER_SOCK"
-    [ -x "$PF_BUILD/cryptofilter-milter" ] || pf_die "no $PF_BUILD/cryptofilter-milter"
-    "$PF_BUILD/cryptofilter-milter" -f -c "$conf" -p "unix:$PF_MILTER_SOCK" "$@" \
-	>>"$PF_DIR/log/milter.log" 2>&1 &
-    PF_MILTER_PID=$!
-    PF_PIDS+=("$PF_MILTER_PID:$PF_MILTER_SOCK")
+    _pf_daemon_start milter -p "$PF_MILTER_SOCK" "$@"
+    rc=$?
+    PF_MILTER_PID=$_pf_daemon_pid
     export PF_MILTER_SOCK PF_MILTER_PID
-    pf_wait_socket "$PF_MILTER_SOCK" "$PF_MILTER_PID" 10 || {
-	tail -n 30 "$PF_DIR/log/milter.log" >&2
-	echo "postfix.sh: cryptofilter-milter did not open $PF_MILTER_SOCK" >&2
-	return 1
-    }
+    return $rc
 }
 
 pf_milter_stop() {
@@ -371,22 +383,15 @@ pf_milter_stop() {
 
 # pf_policyd_start CONF [extra options]: build/cryptofilter-policyd on
 # unix:$PF_POLICY_SOCK (= $PF_DIR/policy.sock).  Use it with
-#   check_policy_service { unix:$PF_POLICY_SOCK, timeout=10s, default_action=DEFER_IF_PERMIT }
+#   check_policy_service { unix:$PF_POLICY_SOCK, timeout=10s, default_action=DEFER }
 pf_policyd_start() {
-    local conf=$1; shift
+    local rc
     PF_POLICY_SOCK=$PF_DIR/policy.sock
-    rm -f "$PF_POLICY_SOCK"
-    [ -x "$PF_BUILD/cryptofilter-policyd" ] || pf_die "no $PF_BUILD/cryptofilter-policyd"
-    "$PF_BUILD/cryptofilter-policyd" -f -c "$conf" -l "unix:$PF_POLICY_SOCK" "$@" \
-	>>"$PF_DIR/log/policyd.log" 2>&1 &
-    PF_POLICYD_PID=$!
-    PF_PIDS+=("$PF_POLICYD_PID:$PF_POLICY_SOCK")
+    _pf_daemon_start policyd -l "$PF_POLICY_SOCK" "$@"
+    rc=$?
+    PF_POLICYD_PID=$_pf_daemon_pid
     export PF_POLICY_SOCK PF_POLICYD_PID
-    pf_wait_socket "$PF_POLICY_SOCK" "$PF_POLICYD_PID" 10 || {
-	tail -n 30 "$PF_DIR/log/policyd.log" >&2
-	echo "postfix.sh: cryptofilter-policyd did not open $PF_POLICY_SOCK" >&2
-	return 1
-    }
+    return $rc
 }
 
 pf_policyd_stop() {
