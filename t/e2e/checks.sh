@@ -5,7 +5,7 @@
 #                             swaks' exit status RC must be WANTRC and, when
 #                             given, PATTERN must be in its transcript
 #                             ($PF_DIR/log/swaks.last)
-#   exit $fails at the end of the script.
+# A script ends with  [ "$fails" -eq 0 ]  so any bad check fails it.
 fails=0
 ok()   { echo "ok   $*"; }
 bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
