@@ -1477,7 +1477,7 @@ int     engine_run(const struct cf_config *cfg, const struct engine_msg *msg,
     r.msg = msg;
     r.res = res;
     mbuf_init(&r.entity, 0);
-    r.subject = msg_header(msg, "Subject");
+    r.subject = msg->subject ? msg->subject : msg_header(msg, "Subject");
     if (r.subject == 0)
 	r.subject = "";
     if (mime_first_address(msg_header(msg, "From"), r.from_addr, sizeof(r.from_addr)) < 0)

@@ -36,6 +36,9 @@ struct engine_msg {
     struct engine_header *headers;	/* in order */
     size_t  nheaders;
     struct spool *body;			/* body only, as received (LF or CRLF) */
+    const char *subject;		/* the subject rules see; NULL: the
+					 * Subject: header ("cryptofilter
+					 * process --subject") */
 };
 
 enum engine_verify {

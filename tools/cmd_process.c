@@ -89,6 +89,7 @@ int     cmd_process(int argc, char **argv)
 	{0, 0, 0, 0},
     };
     const char *path = 0, *direction = 0, *from = 0, *queue_id = "offline", *client = "";
+    const char *subject = 0;
     char  **to = calloc((size_t) argc + 1, sizeof(char *));
     size_t  nto = 0;
     struct cf_config *cfg;
@@ -105,7 +106,7 @@ int     cmd_process(int argc, char **argv)
 	case 'd': direction = optarg; break;
 	case 'f': from = optarg; break;
 	case 't': to[nto++] = optarg; break;
-	case 's': break;		/* the Subject: header decides */
+	case 's': subject = optarg; break;
 	case 'q': queue_id = optarg; break;
 	case 'a': client = optarg; break;
 	default: free(to); return usage();
@@ -138,6 +139,7 @@ int     cmd_process(int argc, char **argv)
     msg.sender = from;
     msg.recipients = to;
     msg.nrecipients = nto;
+    msg.subject = subject;
     if (engine_run(cfg, &msg, &res) < 0) {
 	status = CF_EXIT_SOFTWARE;
     } else {
