@@ -8,12 +8,7 @@ import os, signal, socket, subprocess, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 import pdlib
 
-failures = 0
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures += 1
+from pdlib import check, finish
 
 BASE = '''
 local_domains = {"example.com"}
@@ -281,6 +276,5 @@ p.terminate()
 err = p.communicate(timeout=5)[1].decode(errors="replace")
 check("refusing more" in err, "refusal logged")
 
-print("%d failures" % failures)
-sys.exit(1 if failures else 0)
+finish()
 PY

@@ -17,15 +17,7 @@ log { file = false }
 statistics { enabled = false }
 limits { max_recipients = 1000 }
 '''
-failures = 0
-
-def check(cond, what):
-    global failures
-    if cond:
-        print("ok   " + what)
-    else:
-        failures += 1
-        print("FAIL " + what)
+from pdlib import check, finish
 
 d = pdlib.Daemon(CONFIG)
 good = d.connect()
@@ -183,8 +175,5 @@ for why in ("line too long", "too many attributes", "request too large",
             "duplicate attribute", "NUL byte", "request not finished in time"):
     check(why in log, "logged: " + why)
 check(d.stop() == 0, "clean exit on SIGTERM")
-print("%d failures" % failures)
-if failures:
-    print(log[-3000:])
-sys.exit(1 if failures else 0)
+finish(log[-3000:])
 PY

@@ -7,12 +7,7 @@ import socket, sys, time
 sys.path.insert(0, sys.argv[1])
 import pdlib
 
-failures = 0
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures += 1
+from pdlib import check, finish
 
 DOWN = "451 4.4.1 Next hop unreachable, try again later"
 
@@ -84,6 +79,5 @@ dt = until(c, {"instance": "u1"}, DOWN, secs=4)
 check(dt is not None, "unresolvable next hop: 451")
 d.stop()
 
-print("%d failures" % failures)
-sys.exit(1 if failures else 0)
+finish()
 PY

@@ -38,6 +38,25 @@ BASE_REQUEST = [
 ]
 
 
+failures = 0
+
+
+def check(cond, what):
+    """One check of a test script: print ok or FAIL, count failures."""
+    global failures
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures += 1
+
+
+def finish(log_tail=None):
+    """End a test script: the count, LOG_TAIL on failure, the exit status."""
+    print("%d failures" % failures)
+    if failures and log_tail:
+        print(log_tail)
+    sys.exit(1 if failures else 0)
+
+
 def fail(msg):
     print("FAIL: " + msg)
     sys.exit(1)

@@ -7,12 +7,7 @@ import csv, glob, os, sys
 sys.path.insert(0, sys.argv[1])
 import pdlib
 
-failures = 0
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures += 1
+from pdlib import check, finish
 
 CONFIG = '''
 local_domains = {"example.com"}
@@ -77,6 +72,5 @@ check(c.ask({"recipient": "dave@partner.com"}) == "554 5.7.1 Relay access denied
 d2.stop()
 check(glob.glob(os.path.join(d2.stats, "SP*.CSV")) == [], "smtp_blocking=false: no SP file")
 
-print("%d failures" % failures)
-sys.exit(1 if failures else 0)
+finish()
 PY
